@@ -1,0 +1,59 @@
+"""Update rules: the math of each optimizer, once, as pure functions over arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adamlab.rules.adadelta import Adadelta
+from adamlab.rules.adagrad import Adagrad
+from adamlab.rules.adam import Adam, AdamW
+from adamlab.rules.adamax import Adamax
+from adamlab.rules.averaging import AVERAGING_MODES, Averaged
+from adamlab.rules.base import PRESETS, Rule, State
+from adamlab.rules.rmsprop import RMSprop
+from adamlab.rules.sgd import SGD
+
+#: rule classes by name
+RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Adam, AdamW, Adamax, SGD, Adagrad, RMSprop, Adadelta)}
+
+#: names that are a rule with fixed options (the paper's "SGD with momentum" and "Nesterov" baselines)
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "momentum": ("sgd", {"momentum": 0.9}),
+    "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
+}
+
+OPTIMIZER_NAMES: tuple[str, ...] = (*RULES, *ALIASES)
+
+
+def make_rule(name: str, **hyperparameters: Any) -> Rule:
+    """Build a rule by name (``"adam"``, ``"momentum"``, ...); explicit hyperparameters override alias options.
+
+    ``None`` values are dropped, so callers can pass optional CLI arguments straight through.
+    """
+    key = name.lower()
+    if key in ALIASES:
+        key, fixed = ALIASES[key]
+        hyperparameters = {**fixed, **{k: v for k, v in hyperparameters.items() if v is not None}}
+    if key not in RULES:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)}; got {name!r}")
+    return RULES[key](**{k: v for k, v in hyperparameters.items() if v is not None})
+
+
+__all__ = [
+    "ALIASES",
+    "AVERAGING_MODES",
+    "OPTIMIZER_NAMES",
+    "PRESETS",
+    "RULES",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Averaged",
+    "RMSprop",
+    "Rule",
+    "SGD",
+    "State",
+    "make_rule",
+]

@@ -1,0 +1,133 @@
+"""The contract every update rule follows: a frozen set of hyperparameters with pure ``init`` and ``step``.
+
+A rule never mutates its inputs and never keeps state of its own::
+
+    state = rule.init(param)                                   # dict of arrays, named after the math
+    param, state = rule.step(param, grad, state, t)            # t = 1, 2, 3, ... (Python int)
+
+The same rule object runs on NumPy arrays, torch tensors and JAX arrays; the faces (``adamlab.torch``,
+``adamlab.numpy``, ``adamlab.optax``) and the fast kernels are adapters over it.
+
+Hyperparameters left as ``None`` are filled from the chosen preset, then from the rule's own defaults;
+an explicit argument always wins over the preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
+State = dict[str, Array]
+
+PRESETS: tuple[str, ...] = ("paper", "torch", "keras", "optax")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """Base class of all update rules. Subclasses declare hyperparameter fields defaulting to ``None``."""
+
+    preset: str = dataclasses.field(default="paper", kw_only=True)
+
+    name: ClassVar[str] = ""
+    #: hyperparameter defaults used when neither the caller nor the preset sets a value
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: per-preset overrides of ``defaults``
+    preset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: state entries this rule may create, for checkpoint validation
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
+        chosen = self.preset_defaults.get(self.preset, {})
+        for field in self.hyperparameter_names():
+            if getattr(self, field) is None:
+                value = chosen.get(field, self.defaults.get(field))
+                if value is None:
+                    raise ValueError(f"{type(self).__name__}: {field} is required (no default in this preset)")
+                object.__setattr__(self, field, value)
+        self.validate()
+
+    @classmethod
+    def hyperparameter_names(cls) -> tuple[str, ...]:
+        """Names of the hyperparameter fields, in constructor order (``preset`` excluded)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "preset")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The resolved hyperparameters as a plain dict (``preset`` excluded)."""
+        return {name: getattr(self, name) for name in self.hyperparameter_names()}
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the argument and its accepted range for any invalid value."""
+
+    def init(self, param: Array) -> State:
+        """Return the initial state for one parameter array."""
+        raise NotImplementedError
+
+    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
+        """Return ``(new_param, new_state)`` after step number ``t`` (1-based) with gradient ``grad``."""
+        raise NotImplementedError
+
+
+# --- validation helpers: each message names the argument and the accepted range -----------------------
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = True,
+) -> None:
+    """Check ``low <= value (<|<=) high`` and finiteness; arrays (batched hyperparameters) are checked elementwise.
+
+    Values of other types (torch tensors, JAX tracers inside ``jit``) are left to the caller.
+    """
+    if isinstance(value, (str, bool, np.bool_, type(None))):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    if not isinstance(value, (int, float, np.ndarray, np.number, list, tuple)):
+        return  # torch tensors, JAX tracers: checked by the face that created them
+    arr = np.asarray(value, dtype=float)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open or math.isinf(high) else "]"
+    interval = f"{lo}{low:g}, {'inf' if math.isinf(high) else f'{high:g}'}{hi}"
+    ok = np.isfinite(arr) & (arr > low if low_open else arr >= low) & (arr < high if high_open else arr <= high)
+    if not np.all(ok):
+        shown = value if arr.ndim == 0 else arr[~ok].ravel()[0]
+        raise ValueError(f"{name} must be a finite number in {interval}; got {shown!r}")
+
+
+def check_betas(value: Any, name: str = "betas") -> None:
+    """Betas are a pair, each in [0, 1)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), each in [0, 1); got {value!r}")
+    for i, beta in enumerate(value):
+        check_number(f"{name}[{i}]", beta, low=0.0, high=1.0)
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Check ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """Check ``value`` is a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+
+
+def safe_denominator(xp: Any, denom: Array, eps: float) -> Array:
+    """Guard a denominator √(·) + ε of an adaptive rule when ε = 0.
+
+    A zero denominator then means every gradient so far was 0, so the numerator is 0 too: dividing by 1
+    there makes the step 0 instead of 0/0. With ε > 0 the denominator is returned unchanged.
+    """
+    return xp.where(denom > 0, denom, xp.ones_like(denom)) if eps == 0 else denom

@@ -1,0 +1,78 @@
+"""RMSProp (Tieleman & Hinton 2012), optionally centered and with momentum."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from adamlab.rules._array import namespace
+from adamlab.rules.base import Array, Rule, State, check_flag, check_number, safe_denominator
+
+
+@dataclasses.dataclass(frozen=True)
+class RMSprop(Rule):
+    r"""RMSProp, as torch.optim.RMSprop::
+
+        s ← α·s + (1−α)·g²
+        ḡ ← α·ḡ + (1−α)·g;  s̃ = s − ḡ²          (centered)
+        d = g / (√s̃ + ε)
+        b ← μ·b + d;  θ ← θ − lr·b               (momentum μ > 0)
+        θ ← θ − lr·d                             (μ = 0)
+
+    The paper (§5) notes RMSProp with momentum is Adam without bias correction, with momentum applied
+    to the rescaled gradient instead of the gradient.
+
+    Args:
+        lr: ≥ 0 (torch default 1e-2).  alpha: smoothing constant in [0, 1].  eps: ≥ 0.
+        weight_decay: L2 coefficient.  momentum: μ ≥ 0.  centered: subtract the mean gradient.
+        maximize: ascend instead of descend.
+
+    State: ``square_avg`` (s), ``momentum_buffer`` (μ > 0), ``grad_avg`` (centered).
+    """
+
+    lr: float | None = None
+    alpha: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None
+    centered: bool | None = None
+    maximize: bool | None = None
+
+    name = "rmsprop"
+    defaults = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False)
+    preset_defaults = {"keras": dict(lr=1e-3, alpha=0.9, eps=1e-7), "optax": {}}
+    state_names = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def validate(self) -> None:
+        check_number("lr", self.lr)
+        check_number("alpha", self.alpha, high=1.0, high_open=False)
+        check_number("eps", self.eps)
+        check_number("weight_decay", self.weight_decay)
+        check_number("momentum", self.momentum)
+        check_flag("centered", self.centered)
+        check_flag("maximize", self.maximize)
+
+    def init(self, param: Array) -> State:
+        xp = namespace(param)
+        state = {"square_avg": xp.zeros_like(param)}
+        if self.momentum > 0:
+            state["momentum_buffer"] = xp.zeros_like(param)
+        if self.centered:
+            state["grad_avg"] = xp.zeros_like(param)
+        return state
+
+    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
+        xp = namespace(param)
+        a = self.alpha
+        g = -grad if self.maximize else grad
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * param
+        s = a * state["square_avg"] + (1 - a) * (g * g)
+        new_state = {"square_avg": s}
+        if self.centered:
+            g_avg = new_state["grad_avg"] = a * state["grad_avg"] + (1 - a) * g
+            s = s - g_avg * g_avg
+        denom = xp.sqrt(s) + self.eps
+        direction = g / safe_denominator(xp, denom, self.eps)
+        if self.momentum > 0:
+            direction = new_state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + direction
+        return param - self.lr * direction, new_state
