@@ -25,6 +25,8 @@ Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
 State = dict[str, Array]
 
 PRESETS: tuple[str, ...] = ("paper", "torch", "keras", "optax")
+#: what a face does with a NaN/inf gradient or loss (documented on each face)
+NONFINITE_POLICIES: tuple[str, ...] = ("raise", "skip", "ignore")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,265 @@
+"""The PyTorch face: ``torch.optim.Optimizer`` subclasses that run the rules of :mod:`adamlab.rules`.
+
+Everything torch users rely on keeps working: param groups with their own hyperparameters, ``step(closure)``,
+``zero_grad``, ``state_dict``/``load_state_dict``, LR schedulers (they edit ``group["lr"]``) and hooks.
+The math is not written here: each step calls the group's rule on the parameter, its gradient and its
+state. State keys are torch.optim's (``exp_avg``, ``exp_avg_sq``, ...), so state dicts interchange with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar
+
+import torch
+
+from adamlab.errors import NonFiniteError
+from adamlab.rules import Averaged, Rule
+from adamlab.rules.base import NONFINITE_POLICIES, check_choice
+
+_FLOAT_STATE = (torch.float32, torch.float64)
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """Base of the PyTorch face; subclasses only name their rule type.
+
+    Extra keywords beyond the rule's hyperparameters:
+        preset: ``"torch"`` (default) | ``"paper"`` | ``"keras"`` | ``"optax"``; explicit arguments win.
+        averaging: ``None`` | ``"polyak"`` | ``"ema"`` keeps an average of the iterates (paper §7.2);
+            evaluate with it inside ``with opt.averaged_parameters():`` or copy it in with ``swap_averaged()``.
+        averaging_decay: β of the EMA (default 0.999).
+        nonfinite: what a NaN/inf gradient (or closure loss) does: ``"raise"`` (default) raises
+            :class:`NonFiniteError` before anything changes; ``"skip"`` leaves parameters and state unchanged
+            for this step and counts it in ``skipped_steps``; ``"ignore"`` applies the step as torch.optim would.
+        state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's
+            dtype for float32/float64 and float32 for float16/bfloat16 parameters.
+        foreach, fused: accepted for drop-in compatibility with torch.optim and ignored.
+    """
+
+    rule_type: ClassVar[type[Rule]]
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        *args: Any,
+        preset: str = "torch",
+        averaging: str | None = None,
+        averaging_decay: float = 0.999,
+        nonfinite: str = "raise",
+        state_dtype: torch.dtype | None = None,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        **hyperparameters: Any,
+    ) -> None:
+        if capturable or differentiable:
+            raise ValueError("capturable and differentiable are not supported by adamlab optimizers")
+        check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+        rule = self.rule_type(*args, preset=preset, **hyperparameters)
+        extras = {"preset": preset, "averaging": averaging, "averaging_decay": averaging_decay}
+        defaults = {**rule.hyperparameters(), **extras}
+        self.nonfinite = nonfinite
+        self.state_dtype = state_dtype
+        self.skipped_steps = 0
+        self._rules: dict[tuple, Rule | Averaged] = {}
+        super().__init__(params, defaults)
+
+    # --- rules per group -------------------------------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        self.rule_for(self.param_groups[-1])  # validate the group's hyperparameters now, not at the first step
+
+    def rule_for(self, group: dict[str, Any]) -> Rule | Averaged:
+        """The rule this group's current hyperparameters describe (cached; schedulers may change them)."""
+        names = self.rule_type.hyperparameter_names()
+        key = tuple(_hashable(group[n]) for n in (*names, "preset", "averaging", "averaging_decay"))
+        rule = self._rules.get(key)
+        if rule is None:
+            rule = self.rule_type(**{n: group[n] for n in names}, preset=group["preset"])
+            if group["averaging"] is not None:
+                rule = Averaged(rule, group["averaging"], group["averaging_decay"])
+            self._rules[key] = rule
+        return rule
+
+    def compute_dtype(self, param: torch.Tensor) -> torch.dtype:
+        """Dtype of the state and arithmetic for ``param``."""
+        if self.state_dtype is not None:
+            return self.state_dtype
+        real = param.real.dtype if param.is_complex() else param.dtype
+        return real if real in _FLOAT_STATE else torch.float32
+
+    # --- the step ---------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Apply one step of each group's rule to every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if self.nonfinite != "ignore" and not self._all_finite(loss):
+            if self.nonfinite == "raise":
+                raise NonFiniteError(
+                    "non-finite gradient or loss: no parameter was changed "
+                    "(pass nonfinite='skip' to skip such steps, or fix the cause)"
+                )
+            self.skipped_steps += 1
+            return loss
+        for group in self.param_groups:
+            self._step_group(group, self.rule_for(group))
+        return loss
+
+    def _step_group(self, group: dict[str, Any], rule: Rule | Averaged) -> None:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            state = self.state[p]
+            dtype = self.compute_dtype(p)
+            param, grad = _real(p).to(dtype), _real(p.grad).to(dtype)
+            if not state:
+                state["step"] = 0
+                state.update({k: _stored(v, p) for k, v in rule.init(param).items()})
+            state["step"] += 1
+            inner = {k: _real(v) for k, v in state.items() if k != "step"}
+            new_param, new_state = rule.step(param, grad, inner, state["step"])
+            _real(p).copy_(new_param)
+            state.update({k: _stored(v, p) for k, v in new_state.items()})
+
+    def _all_finite(self, loss: Any) -> bool:
+        checks = [torch.isfinite(p.grad).all() for g in self.param_groups for p in g["params"] if p.grad is not None]
+        if torch.is_tensor(loss):
+            checks.append(torch.isfinite(loss).all())
+        elif isinstance(loss, float):
+            checks.append(torch.tensor(loss == loss and abs(loss) != float("inf")))
+        return not checks or bool(torch.stack([c.cpu() for c in checks]).all())
+
+    # --- averaged weights (paper §7.2) ------------------------------------------------------------------
+
+    def _averages(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            if not isinstance(rule, Averaged):
+                raise ValueError("this optimizer keeps no average: construct it with averaging='ema' or 'polyak'")
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and state.get("step", 0) > 0:
+                    yield p, rule.averaged({"param_avg": _real(state["param_avg"])}, state["step"])
+
+    @contextlib.contextmanager
+    def averaged_parameters(self) -> Iterator[None]:
+        """Temporarily put the averaged weights into the parameters (e.g. to evaluate), then restore them."""
+        saved = []
+        with torch.no_grad():
+            for p, avg in list(self._averages()):
+                saved.append((p, p.detach().clone()))
+                _real(p).copy_(avg)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, original in saved:
+                    p.copy_(original)
+
+    @torch.no_grad()
+    def swap_averaged(self) -> None:
+        """Copy the averaged weights into the parameters for good (e.g. at the end of training)."""
+        for p, avg in list(self._averages()):
+            _real(p).copy_(avg)
+
+    # --- checkpoints ------------------------------------------------------------------------------------
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this class or of the matching torch.optim class.
+
+        Unlike torch.optim, state is not cast down to a low-precision parameter's dtype (it stays in
+        :meth:`compute_dtype`), and keys and shapes are checked against the rule: a mismatch raises
+        ``ValueError`` naming the parameter and the key.
+        """
+        saved_groups = state_dict.get("param_groups")
+        if not isinstance(saved_groups, list) or "state" not in state_dict:
+            raise ValueError("state_dict must have 'state' and 'param_groups' entries")
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(saved_groups)} param groups; this optimizer has {len(self.param_groups)}"
+            )
+        id_map: dict[Any, torch.Tensor] = {}
+        new_groups = []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"param group {i}: state_dict has {len(saved['params'])} params; "
+                    f"the optimizer has {len(group['params'])}"
+                )
+            id_map.update(zip(saved["params"], group["params"], strict=True))
+            merged = {**group, **{k: v for k, v in saved.items() if k != "params"}, "params": group["params"]}
+            for k, v in self.defaults.items():  # torch.optim dicts lack our extra keys
+                merged.setdefault(k, v)
+            new_groups.append(merged)
+        group_of = {id(p): g for g in new_groups for p in g["params"]}
+        new_state: dict[torch.Tensor, dict[str, Any]] = {}
+        for key, value in state_dict["state"].items():
+            if key not in id_map:
+                raise ValueError(f"state_dict has state for parameter id {key!r}, which no param group lists")
+            p = id_map[key]
+            new_state[p] = self._loaded_param_state(p, dict(value), group_of[id(p)], key)
+        self.__setstate__({"state": new_state, "param_groups": new_groups})
+        self._rules.clear()
+
+    def _loaded_param_state(self, p: torch.Tensor, value: dict[str, Any], group: dict[str, Any], key: Any) -> dict:
+        rule = self.rule_for(group)
+        probe = _real(p).to(self.compute_dtype(p))
+        expected = rule.init(probe)
+        step = value.pop("step", None)
+        if step is None and value:  # torch's SGD keeps no step; its buffer exists only after a step
+            step = 1
+        loaded: dict[str, Any] = {"step": int(step.item() if torch.is_tensor(step) else step or 0)}
+        missing = sorted(set(expected) - set(value))
+        extra = sorted(set(value) - set(expected))
+        if missing or extra:
+            raise ValueError(
+                f"state of parameter {key!r} does not match {type(self).__name__}"
+                f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}"
+                f"{' (unexpected ' + ', '.join(extra) + ')' if extra else ''}"
+            )
+        for name, tensor in value.items():
+            if not torch.is_tensor(tensor) or tuple(tensor.shape) != tuple(p.shape):
+                shape = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
+                raise ValueError(f"state {name!r} of parameter {key!r} has shape {shape}; expected {tuple(p.shape)}")
+            dtype = self.compute_dtype(p)
+            loaded[name] = tensor.to(device=p.device, dtype=torch.complex(dtype, dtype) if p.is_complex() else dtype)
+        return loaded
+
+
+def _real(t: torch.Tensor) -> torch.Tensor:
+    """Complex tensors are updated as pairs of reals, as torch.optim does."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _stored(value: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """State is stored with the parameter's shape (complex again for complex parameters)."""
+    return torch.view_as_complex(value.contiguous()) if p.is_complex() else value
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def make_torch_optimizer(rule_type: type[Rule], doc: str) -> type[RuleOptimizer]:
+    """Create the PyTorch face class for ``rule_type``; its signature shows the rule's hyperparameters."""
+    cls = type(rule_type.__name__, (RuleOptimizer,), {"rule_type": rule_type, "__doc__": doc})
+    cls.__module__ = "adamlab.torch"
+    base = inspect.signature(RuleOptimizer.__init__).parameters
+    hyper = [
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        for n in rule_type.hyperparameter_names()
+    ]
+    fixed = [base["self"], base["params"]]
+    keywords = [p for n, p in base.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    cls.__signature__ = inspect.Signature([*fixed, *hyper, *keywords])  # type: ignore[attr-defined]
+    return cls

@@ -1,0 +1,46 @@
+"""PyTorch optimizers: drop-in ``torch.optim.Optimizer`` classes over adamlab's rules (``preset="torch"``).
+
+    >>> import torch, adamlab.torch
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = adamlab.torch.Adam(model.parameters(), lr=1e-3)
+
+Keyword names and defaults equal torch.optim's for the same option; see each rule in
+:mod:`adamlab.rules` for the math and the extra options (``eps_hat``, ``bias_correction``, ...).
+"""
+
+from __future__ import annotations
+
+from adamlab import rules
+from adamlab.adapters.torch_optimizer import NonFiniteError, RuleOptimizer, make_torch_optimizer
+
+
+def _doc(rule: type[rules.Rule]) -> str:
+    head = f"torch.optim.Optimizer running :class:`adamlab.rules.{rule.__name__}`."
+    return f"{head}\n\n{rule.__doc__}\n{RuleOptimizer.__doc__}"
+
+
+Adam = make_torch_optimizer(rules.Adam, _doc(rules.Adam))
+AdamW = make_torch_optimizer(rules.AdamW, _doc(rules.AdamW))
+Adamax = make_torch_optimizer(rules.Adamax, _doc(rules.Adamax))
+SGD = make_torch_optimizer(rules.SGD, _doc(rules.SGD))
+Adagrad = make_torch_optimizer(rules.Adagrad, _doc(rules.Adagrad))
+RMSprop = make_torch_optimizer(rules.RMSprop, _doc(rules.RMSprop))
+Adadelta = make_torch_optimizer(rules.Adadelta, _doc(rules.Adadelta))
+
+#: face class per rule name
+OPTIMIZERS: dict[str, type[RuleOptimizer]] = {
+    cls.rule_type.name: cls for cls in (Adam, AdamW, Adamax, SGD, Adagrad, RMSprop, Adadelta)
+}
+
+__all__ = [
+    "OPTIMIZERS",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NonFiniteError",
+    "RMSprop",
+    "RuleOptimizer",
+    "SGD",
+]
