@@ -36,7 +36,13 @@ def make_rule(name: str, **hyperparameters: Any) -> Rule:
         hyperparameters = {**fixed, **{k: v for k, v in hyperparameters.items() if v is not None}}
     if key not in RULES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_NAMES)}; got {name!r}")
-    return RULES[key](**{k: v for k, v in hyperparameters.items() if v is not None})
+    rule_type = RULES[key]
+    given = {k: v for k, v in hyperparameters.items() if v is not None}
+    known = (*rule_type.hyperparameter_names(), "preset")
+    for k in given:
+        if k not in known:
+            raise ValueError(f"{name} has no option {k!r}; its options are: {', '.join(known)}")
+    return rule_type(**given)
 
 
 __all__ = [

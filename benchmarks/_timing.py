@@ -1,0 +1,43 @@
+"""Side-by-side timing: every case runs once per round, rounds repeat, best-of-N per case.
+
+On a shared, noisy machine interleaving the cases (instead of timing one case N times, then the
+next) exposes them to the same background load; the minimum is the least-disturbed run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def round_robin(
+    cases: dict[str, Callable[[], object]],
+    repeats: int = 5,
+    warmup: int = 1,
+    inner: dict[str, int] | None = None,
+    progress: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Time each zero-argument callable; returns {name: {"best": s, "median": s}} per call.
+
+    ``inner[name]`` calls are made per timing sample (for sub-millisecond cases).
+    """
+    inner = inner or {}
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(repeats):
+        if progress:
+            print(f"  {progress}: round {r + 1}/{repeats}", flush=True)
+        for name, fn in cases.items():
+            k = inner.get(name, 1)
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / k)
+    return {k: {"best": min(s), "median": statistics.median(s)} for k, s in samples.items()}
+
+
+def best_of(fn: Callable[[], object], repeats: int = 7, inner: int = 1, warmup: int = 1) -> float:
+    return round_robin({"x": fn}, repeats=repeats, warmup=warmup, inner={"x": inner})["x"]["best"]

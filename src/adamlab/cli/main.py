@@ -1,0 +1,89 @@
+"""The ``adamlab`` command: ``adamlab demo``, ``adamlab minimize EXPR ...`` and the lab's commands.
+
+Errors are one line on stderr and exit code 2, never a traceback. Each command lives in its own module
+``adamlab/cli/<name>_command.py`` with ``ORDER`` (position in ``--help``), ``add_parser(subparsers)`` and
+``run(args) -> int``; modules with that suffix are found automatically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+import adamlab.cli
+
+
+def command_modules() -> list[ModuleType]:
+    """The ``*_command`` modules of :mod:`adamlab.cli`, in their ``ORDER``."""
+    names = [m.name for m in pkgutil.iter_modules(adamlab.cli.__path__) if m.name.endswith("_command")]
+    modules = [importlib.import_module(f"adamlab.cli.{name}") for name in names]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports mistakes as one line (no usage block) by raising :class:`UsageError`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="adamlab", description="The Adam optimizer family, done properly.")
+    from adamlab import __version__
+
+    parser.add_argument("--version", action="version", version=f"adamlab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    for command in command_modules():
+        command.add_parser(subparsers)
+    return parser
+
+
+def join_negative_values(argv: Sequence[str], options: Sequence[str] = ("--x0", "--betas")) -> list[str]:
+    """Let ``--x0 -1.2,1`` mean ``--x0=-1.2,1`` (argparse would take ``-1.2,1`` for an option)."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        if args[i] in options and i + 1 < len(args) and args[i + 1].startswith("-") and _numeric(args[i + 1]):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def _numeric(text: str) -> bool:
+    try:
+        [float(part) for part in text.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``adamlab`` console script; returns the exit code."""
+    args_list = join_negative_values(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        return int(args.handler(args) or 0)
+    except (UsageError, ValueError) as error:
+        text = " ".join(str(error).split())  # one line, whatever the message held
+        prefix = "" if text.startswith("adamlab") else "adamlab: error: "
+        print(f"{prefix}{text}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adamlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""``minimize()``: run any rule on a function of a scalar or a vector and keep the whole path."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adamlab.rules import Averaged, Rule, make_rule
+
+DTYPES: tuple[str, ...] = ("float32", "float64")
+STATUSES: tuple[str, ...] = ("max_steps", "converged", "nonfinite", "callback")
+
+
+@dataclasses.dataclass
+class History:
+    """The path of a run, one row per completed step ``i = 1..nit``.
+
+    Attributes:
+        x0, fun0: the start point and f there.
+        x: x after step i, shape ``(nit, *x0.shape)``.
+        fun: f at ``x[i]``, shape ``(nit,)``.
+        grad: the gradient step i used (taken at the point before it), shape of ``x``.
+        state: the optimizer's state after step i, e.g. ``state["exp_avg"]`` (m) and ``state["exp_avg_sq"]`` (v).
+    """
+
+    x0: np.ndarray
+    fun0: float
+    x: np.ndarray
+    fun: np.ndarray
+    grad: np.ndarray
+    state: dict[str, np.ndarray]
+
+    def path(self) -> np.ndarray:
+        """The start point followed by every iterate, shape ``(nit + 1, *x0.shape)``."""
+        return np.concatenate([self.x0[None], self.x])
+
+
+@dataclasses.dataclass
+class MinimizeResult:
+    """What :func:`minimize` returns.
+
+    ``status`` is one of ``"max_steps"`` (all steps done), ``"converged"`` (‖g‖∞ ≤ gtol),
+    ``"nonfinite"`` (f or its gradient became NaN/inf: ``x`` is the last finite point and the history
+    stops there) or ``"callback"`` (the callback returned True); ``message`` says it in words.
+    """
+
+    x: float | np.ndarray
+    fun: float
+    nit: int
+    status: str
+    message: str
+    history: History
+    optimizer: Rule | Averaged
+    function: Callable[[Any], Any] = dataclasses.field(repr=False)
+
+    @property
+    def success(self) -> bool:
+        return self.status in ("max_steps", "converged")
+
+    @property
+    def dimension(self) -> int:
+        return int(np.asarray(self.history.x0).size)
+
+    def to_dict(self, history: bool = True) -> dict[str, Any]:
+        """JSON-ready: ``{"x", "fun", "nit", "status", "message", "history": {"x": [...], "fun": [...]}}``."""
+        out: dict[str, Any] = {
+            "x": np.asarray(self.x).tolist(),
+            "fun": float(self.fun),
+            "nit": self.nit,
+            "status": self.status,
+            "message": self.message,
+        }
+        if history:
+            out["history"] = {"x": self.history.x.tolist(), "fun": self.history.fun.tolist()}
+        return out
+
+    def plot(self, out: str | Path, **kwargs: Any) -> Path:
+        """Draw the path: the function and its markers in 1-D (the article's figure), a contour in 2-D."""
+        from adamlab.lab import plots
+
+        label = kwargs.pop("label", _label(self.optimizer))
+        h = self.history
+        if self.dimension == 1:
+            return plots.plot_function_path(
+                self.function, h.x.reshape(-1), h.fun, out, x0=float(h.x0), f0=h.fun0, label=label, **kwargs
+            )
+        if self.dimension == 2:
+            return plots.plot_contour_paths(self.function, {label: h.path().reshape(-1, 2)}, out, **kwargs)
+        raise ValueError(f"plot draws 1-D and 2-D problems; this one has {self.dimension} coordinates")
+
+    def plot_loss(self, out: str | Path, **kwargs: Any) -> Path:
+        """Draw f against the step number (log scale)."""
+        from adamlab.lab import plots
+
+        curve = np.concatenate([[self.history.fun0], self.history.fun])
+        return plots.plot_loss_curves({_label(self.optimizer): curve}, out, **kwargs)
+
+
+def _label(rule: Rule | Averaged) -> str:
+    inner = rule.rule if isinstance(rule, Averaged) else rule
+    return f"{type(inner).__name__} (lr={getattr(inner, 'lr', float('nan')):g})"
+
+
+def minimize(
+    fun: Callable[[Any], Any],
+    x0: float | list[float] | np.ndarray,
+    optimizer: Rule | Averaged | str | None = None,
+    steps: int = 100,
+    *,
+    grad: Callable[[np.ndarray], Any] | None = None,
+    dtype: str = "float64",
+    gtol: float | None = None,
+    callback: Callable[[int, np.ndarray, float], bool | None] | None = None,
+) -> MinimizeResult:
+    """Minimize ``fun`` from ``x0`` with ``steps`` steps of an update rule and record the path.
+
+    Args:
+        fun: f(x) → scalar. Without ``grad``, it receives a torch tensor (0-d for a scalar ``x0``, shape
+            ``(n,)`` for a vector) and is differentiated by torch autograd: write it with operators and
+            torch functions (``torch.sin``). With ``grad``, it receives a NumPy array.
+        x0: the start: a float, a list or a 1-D array.
+        optimizer: a rule (``adamlab.Adam(lr=0.05)``), a rule name (``"adam"``), or None for ``Adam()``.
+        steps: the number of steps (≥ 1).
+        grad: optional ∇f(x) → array like x, called with a NumPy array; then torch is not used.
+        dtype: ``"float32"`` or ``"float64"``.
+        gtol: stop early once max|g| ≤ gtol (status ``"converged"``).
+        callback: called as ``callback(i, x_i, f_i)`` after each step; returning True stops the run.
+
+    Returns:
+        :class:`MinimizeResult` with ``x``, ``fun``, ``nit``, ``status``, ``message`` and ``history``.
+
+    Example (the article's example)::
+
+        >>> import adamlab
+        >>> res = adamlab.minimize(lambda x: x**3 - 2*x**2 + 2, x0=0.001,
+        ...                        optimizer=adamlab.Adam(lr=0.05, eps=1e-7, preset="keras"), steps=100)
+        >>> abs(res.x - 4/3) < 0.05
+        True
+    """
+    rule = _as_rule(optimizer)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+    if gtol is not None and not (math.isfinite(gtol) and gtol >= 0):
+        raise ValueError(f"gtol must be a finite number >= 0; got {gtol!r}")
+    start = np.asarray(x0, dtype=dtype)
+    if start.ndim > 1 or start.size == 0:
+        raise ValueError(f"x0 must be a number or a non-empty 1-D list of numbers; got shape {start.shape}")
+    if not np.all(np.isfinite(start)):
+        raise ValueError("x0 must be finite")
+
+    evaluate = _numpy_evaluator(fun, grad) if grad is not None else _torch_evaluator(fun, dtype)
+    x = start if grad is not None else evaluate.to_array(start)
+    f, g = evaluate(x)
+    f0 = float(f)
+    xs, fs, gs, states = [], [], [], []
+    status, message, nit = "max_steps", f"completed {steps} steps", 0
+    if not _finite(f, g):
+        status, message = "nonfinite", _nonfinite_message(f, 0)
+    else:
+        state = rule.init(x)
+        for t in range(1, steps + 1):
+            if gtol is not None and float(np.max(np.abs(_np(g)))) <= gtol:
+                status, message = "converged", f"max|gradient| <= gtol={gtol:g} after {nit} steps"
+                break
+            x_new, state_new = rule.step(x, g, state, t)
+            f_new, g_new = evaluate(x_new)
+            if not (_finite(f_new, g_new) and np.all(np.isfinite(_np(x_new)))):
+                status, message = "nonfinite", _nonfinite_message(f_new, t)
+                break
+            xs.append(_np(x_new))
+            fs.append(float(f_new))
+            gs.append(_np(g))
+            states.append({k: _np(v) for k, v in state_new.items()})
+            x, state, f, g, nit = x_new, state_new, f_new, g_new, t
+            if callback is not None and callback(t, _np(x), float(f)):
+                status, message = "callback", f"stopped by the callback after {t} steps"
+                break
+
+    history = History(
+        x0=start,
+        fun0=f0,
+        x=np.array(xs).reshape(nit, *start.shape) if xs else np.empty((0, *start.shape), dtype=dtype),
+        fun=np.array(fs, dtype=float),
+        grad=np.array(gs).reshape(nit, *start.shape) if gs else np.empty((0, *start.shape), dtype=dtype),
+        state={k: np.array([s[k] for s in states]) for k in (states[0] if states else {})},
+    )
+    x_final = _np(x)
+    return MinimizeResult(
+        x=float(x_final) if start.ndim == 0 else x_final,
+        fun=float(f),
+        nit=nit,
+        status=status,
+        message=message,
+        history=history,
+        optimizer=rule,
+        function=fun,
+    )
+
+
+def _as_rule(optimizer: Rule | Averaged | str | None) -> Rule | Averaged:
+    if optimizer is None:
+        return make_rule("adam")
+    if isinstance(optimizer, str):
+        return make_rule(optimizer)
+    if isinstance(optimizer, (Rule, Averaged)):
+        return optimizer
+    raise ValueError(f"optimizer must be a rule such as adamlab.Adam(...), a rule name, or None; got {optimizer!r}")
+
+
+def _np(a: Any) -> np.ndarray:
+    return a.detach().cpu().numpy().copy() if hasattr(a, "detach") else np.array(a)
+
+
+def _finite(f: Any, g: Any) -> bool:
+    return bool(np.isfinite(float(f))) and bool(np.all(np.isfinite(_np(g))))
+
+
+def _nonfinite_message(f: Any, t: int) -> str:
+    where = "at x0" if t == 0 else f"after step {t}"
+    what = f"f(x) = {float(f)}" if not math.isfinite(float(f)) else "the gradient is not finite"
+    kept = "" if t == 0 else f"; the history keeps the {t - 1} finite steps before it"
+    return f"stopped: {what} {where}{kept}"
+
+
+class _torch_evaluator:
+    """f and ∇f by torch autograd; x is a torch tensor of the run's dtype."""
+
+    def __init__(self, fun: Callable[[Any], Any], dtype: str) -> None:
+        import torch
+
+        self.torch, self.fun, self.dtype = torch, fun, getattr(torch, dtype)
+
+    def to_array(self, x: np.ndarray) -> Any:
+        return self.torch.as_tensor(x, dtype=self.dtype)
+
+    def __call__(self, x: Any) -> tuple[float, Any]:
+        torch = self.torch
+        with torch.enable_grad():
+            xr = x.detach().clone().requires_grad_(True)
+            f = self.fun(xr)
+            if not torch.is_tensor(f):
+                f = torch.as_tensor(f, dtype=self.dtype)
+            if f.numel() != 1:
+                raise ValueError(f"fun must return a scalar; it returned shape {tuple(f.shape)}")
+            f = f.reshape(())
+            if not f.requires_grad:  # f does not depend on x
+                return float(f.detach()), torch.zeros_like(x)
+            (g,) = torch.autograd.grad(f, xr, allow_unused=True)
+        return float(f.detach()), torch.zeros_like(x) if g is None else g.detach()
+
+
+class _numpy_evaluator:
+    """f and ∇f from user callables on NumPy arrays."""
+
+    def __init__(self, fun: Callable[[Any], Any], grad: Callable[[np.ndarray], Any]) -> None:
+        self.fun, self.grad = fun, grad
+
+    def to_array(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        f = np.asarray(self.fun(x))
+        if f.size != 1:
+            raise ValueError(f"fun must return a scalar; it returned shape {f.shape}")
+        g = np.asarray(self.grad(x), dtype=x.dtype)
+        if g.shape != x.shape:
+            raise ValueError(f"grad must return an array of x's shape {x.shape}; it returned shape {g.shape}")
+        return float(f), g
