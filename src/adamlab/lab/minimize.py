@@ -1,4 +1,8 @@
-"""``minimize()``: run any rule on a function of a scalar or a vector and keep the whole path."""
+"""``minimize()``: run any rule on a function of a scalar or a vector and keep the whole path.
+
+Its batched mode, :func:`minimize_batched` (K learning rates or K starts advanced as one array computation),
+lives in :mod:`adamlab.lab.minimize_batched` and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -272,4 +276,10 @@ class _numpy_evaluator:
         g = np.asarray(self.grad(x), dtype=x.dtype)
         if g.shape != x.shape:
             raise ValueError(f"grad must return an array of x's shape {x.shape}; it returned shape {g.shape}")
-        return float(f), g
+        return float(f.reshape(())), g  # a size-1 array of any shape (float() refuses shape (1,))
+
+
+# The batched mode (K learning rates or K starts as one array computation) lives in its own module.
+from adamlab.lab.minimize_batched import BatchedMinimizeResult, minimize_batched  # noqa: E402
+
+__all__ = ["BatchedMinimizeResult", "History", "MinimizeResult", "minimize", "minimize_batched"]
