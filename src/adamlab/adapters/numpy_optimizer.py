@@ -105,6 +105,11 @@ class NumpyOptimizer:
             self.state = [self.rule.init(p) for p in work]
         elif len(self.state) != len(work):
             raise ValueError(f"params has {len(work)} arrays; the optimizer state was built for {len(self.state)}")
+        else:  # a state of another shape would broadcast silently against the parameter
+            for i, (p, s) in enumerate(zip(work, self.state, strict=True)):
+                shape = next((np.shape(v) for v in s.values()), p.shape)
+                if shape != p.shape:
+                    raise ValueError(f"params[{i}] has shape {p.shape}; the optimizer state was built for {shape}")
         self.t += 1
         new = []
         for i, (p, g) in enumerate(zip(work, grad_arrays, strict=True)):

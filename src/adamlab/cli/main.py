@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def join_negative_values(argv: Sequence[str], options: Sequence[str] = ("--x0", "--betas")) -> list[str]:
-    """Let ``--x0 -1.2,1`` mean ``--x0=-1.2,1`` (argparse would take ``-1.2,1`` for an option)."""
+def join_negative_values(
+    argv: Sequence[str], options: Sequence[str] = ("--x0", "--betas", "--lr", "--eps")
+) -> list[str]:
+    """Let ``--x0 -1.2,1`` mean ``--x0=-1.2,1`` (argparse would take ``-1.2,1`` or ``-1e-8`` for an option)."""
     out: list[str] = []
     args = list(argv)
     i = 0
@@ -79,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = " ".join(str(error).split())  # one line, whatever the message held
         prefix = "" if text.startswith("adamlab") else "adamlab: error: "
         print(f"{prefix}{text}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a plot path that cannot be written
+        where = f": {error.filename}" if error.filename else ""
+        print(f"adamlab: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("adamlab: interrupted", file=sys.stderr)
