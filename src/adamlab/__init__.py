@@ -1,7 +1,10 @@
 """adamlab: the Adam optimizer family (Kingma & Ba 2014), defined once and run anywhere.
 
 - :mod:`adamlab.rules` (re-exported here): the math of each optimizer as a pure rule over arrays.
-- :mod:`adamlab.torch`, :mod:`adamlab.numpy`: the framework faces.
+- :mod:`adamlab.torch`, :mod:`adamlab.numpy`, :mod:`adamlab.optax`, :mod:`adamlab.keras`: the framework faces
+  (the last two need the ``jax`` and ``keras`` extras and are imported only when used).
+- :mod:`adamlab.checkpoint`: optimizer state that moves between faces; :mod:`adamlab.conformance`: the
+  side-by-side comparison with torch.optim, optax and Keras.
 - :func:`minimize` and :mod:`adamlab.lab`: run, watch and compare optimizers.
 
 ``import adamlab`` does not import torch; the torch face and autograd-based ``minimize`` import it when used.
@@ -21,6 +24,8 @@ from adamlab.rules import (
     Adamax,
     AdamW,
     Averaged,
+    NAdam,
+    RAdam,
     RMSprop,
     Rule,
     make_rule,
@@ -40,7 +45,9 @@ __all__ = [
     "Averaged",
     "History",
     "MinimizeResult",
+    "NAdam",
     "NonFiniteError",
+    "RAdam",
     "RMSprop",
     "Rule",
     "__version__",

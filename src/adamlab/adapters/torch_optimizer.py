@@ -71,7 +71,11 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        self.rule_for(self.param_groups[-1])  # validate the group's hyperparameters now, not at the first step
+        try:
+            self.rule_for(self.param_groups[-1])  # validate the group's hyperparameters now, not at the first step
+        except ValueError:
+            self.param_groups.pop()  # an invalid group is not kept (the optimizer stays usable)
+            raise
 
     def rule_for(self, group: dict[str, Any]) -> Rule | Averaged:
         """The rule this group's current hyperparameters describe (cached; schedulers may change them)."""
@@ -228,11 +232,14 @@ class RuleOptimizer(torch.optim.Optimizer):
                 f"{' (unexpected ' + ', '.join(extra) + ')' if extra else ''}"
             )
         for name, tensor in value.items():
-            if not torch.is_tensor(tensor) or tuple(tensor.shape) != tuple(p.shape):
+            per_element = expected[name].ndim > 0 or p.dim() == 0  # else a 0-d entry (NAdam's mu_product)
+            want = tuple(p.shape) if per_element else ()
+            if not torch.is_tensor(tensor) or tuple(tensor.shape) != want:
                 shape = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
-                raise ValueError(f"state {name!r} of parameter {key!r} has shape {shape}; expected {tuple(p.shape)}")
+                raise ValueError(f"state {name!r} of parameter {key!r} has shape {shape}; expected {want}")
             dtype = self.compute_dtype(p)
-            loaded[name] = tensor.to(device=p.device, dtype=torch.complex(dtype, dtype) if p.is_complex() else dtype)
+            complex_entry = p.is_complex() and expected[name].ndim > 0
+            loaded[name] = tensor.to(device=p.device, dtype=torch.complex(dtype, dtype) if complex_entry else dtype)
         return loaded
 
 
@@ -243,7 +250,7 @@ def _real(t: torch.Tensor) -> torch.Tensor:
 
 def _stored(value: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """State is stored with the parameter's shape (complex again for complex parameters)."""
-    return torch.view_as_complex(value.contiguous()) if p.is_complex() else value
+    return torch.view_as_complex(value.contiguous()) if p.is_complex() and value.ndim > 0 else value
 
 
 def _hashable(value: Any) -> Any:

@@ -10,11 +10,15 @@ from adamlab.rules.adam import Adam, AdamW
 from adamlab.rules.adamax import Adamax
 from adamlab.rules.averaging import AVERAGING_MODES, Averaged
 from adamlab.rules.base import PRESETS, Rule, State
+from adamlab.rules.nadam import NAdam
+from adamlab.rules.radam import RAdam
 from adamlab.rules.rmsprop import RMSprop
 from adamlab.rules.sgd import SGD
 
 #: rule classes by name
-RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (Adam, AdamW, Adamax, SGD, Adagrad, RMSprop, Adadelta)}
+RULES: dict[str, type[Rule]] = {
+    cls.name: cls for cls in (Adam, AdamW, Adamax, NAdam, RAdam, SGD, Adagrad, RMSprop, Adadelta)
+}
 
 #: names that are a rule with fixed options (the paper's "SGD with momentum" and "Nesterov" baselines)
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -57,6 +61,8 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Averaged",
+    "NAdam",
+    "RAdam",
     "RMSprop",
     "Rule",
     "SGD",

@@ -14,6 +14,7 @@ class Adagrad(Rule):
 
         s ← s + g²
         θ ← θ − lr_t · g / (√s + ε),     lr_t = lr / (1 + (t−1)·lr_decay)
+        θ ← θ − lr_t · g / √(s + ε)                          (eps_in_sqrt: Keras, optax)
 
     The paper (§5) relates it to Adam with β1 = 0, (1−β2) → 0 and α_t = α/√t.
 
@@ -24,6 +25,10 @@ class Adagrad(Rule):
         initial_accumulator_value: starting value of s (≥ 0).
         eps: ≥ 0.
         maximize: ascend instead of descend.
+        decoupled_weight_decay: θ ← θ·(1 − lr·λ) before the step instead of L2 (Keras).
+        eps_in_sqrt: put ε inside the square root (Keras, optax).
+
+    The keras and optax presets also start the accumulator at 0.1 with ε = 1e-7.
 
     State: ``sum`` (s).
     """
@@ -34,10 +39,24 @@ class Adagrad(Rule):
     initial_accumulator_value: float | None = None
     eps: float | None = None
     maximize: bool | None = None
+    decoupled_weight_decay: bool | None = None
+    eps_in_sqrt: bool | None = None
 
     name = "adagrad"
-    defaults = dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, maximize=False)
-    preset_defaults = {"keras": dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7), "optax": {}}
+    defaults = dict(
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+        maximize=False,
+        decoupled_weight_decay=False,
+        eps_in_sqrt=False,
+    )
+    preset_defaults = {
+        "keras": dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7, decoupled_weight_decay=True, eps_in_sqrt=True),
+        "optax": dict(initial_accumulator_value=0.1, eps=1e-7, eps_in_sqrt=True),
+    }
     state_names = ("sum",)
 
     def validate(self) -> None:
@@ -47,6 +66,8 @@ class Adagrad(Rule):
         check_number("initial_accumulator_value", self.initial_accumulator_value)
         check_number("eps", self.eps)
         check_flag("maximize", self.maximize)
+        check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
+        check_flag("eps_in_sqrt", self.eps_in_sqrt)
 
     def init(self, param: Array) -> State:
         return {"sum": namespace(param).full_like(param, self.initial_accumulator_value)}
@@ -55,8 +76,11 @@ class Adagrad(Rule):
         xp = namespace(param)
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
-            g = g + self.weight_decay * param
+            if self.decoupled_weight_decay:
+                param = param * (1 - self.lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * param
         lr_t = self.lr / (1 + (t - 1) * self.lr_decay)
         s = state["sum"] + g * g
-        denom = xp.sqrt(s) + self.eps
+        denom = xp.sqrt(s + self.eps) if self.eps_in_sqrt else xp.sqrt(s) + self.eps
         return param - lr_t * g / safe_denominator(xp, denom, self.eps), {"sum": s}

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from adamlab.rules._array import namespace
 from adamlab.rules.base import (
     Array,
     Rule,
     State,
+    bias_correction,
     check_betas,
     check_choice,
     check_flag,
     check_number,
     safe_denominator,
+    scalar_sqrt,
 )
+from adamlab.rules.nadam import nesterov_moment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Adam(Rule):
         eps_root: added inside the square root, √(v̂ + eps_root) (optax); ≥ 0.
         amsgrad_max_of: ``"v"`` keeps the max of the raw v and bias-corrects it (torch, Keras);
             ``"v_hat"`` keeps the max of the bias-corrected v̂ (optax).
+        nesterov: replace m̂ by its Nesterov look-ahead β1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t)
+            (Dozat 2016; optax's ``adam(nesterov=True)``, i.e. ``optax.nadam``); see :class:`NAdam`.
         preset: ``"paper" | "torch" | "keras" | "optax"`` chooses defaults and conventions
             (see docs/presets.md); explicit arguments win.
 
@@ -70,6 +74,7 @@ class Adam(Rule):
     eps_hat: bool | None = None
     eps_root: float | None = None
     amsgrad_max_of: str | None = None
+    nesterov: bool | None = None
 
     name = "adam"
     defaults = dict(
@@ -84,6 +89,7 @@ class Adam(Rule):
         eps_hat=False,
         eps_root=0.0,
         amsgrad_max_of="v",
+        nesterov=False,
     )
     preset_defaults = {
         "paper": {},
@@ -99,7 +105,7 @@ class Adam(Rule):
         check_number("eps", self.eps)
         check_number("weight_decay", self.weight_decay)
         check_number("eps_root", self.eps_root)
-        for flag in ("amsgrad", "maximize", "decoupled_weight_decay", "bias_correction", "eps_hat"):
+        for flag in ("amsgrad", "maximize", "decoupled_weight_decay", "bias_correction", "eps_hat", "nesterov"):
             check_flag(flag, getattr(self, flag))
         check_choice("amsgrad_max_of", self.amsgrad_max_of, ("v", "v_hat"))
 
@@ -120,8 +126,11 @@ class Adam(Rule):
         m = beta1 * state["exp_avg"] + (1 - beta1) * g
         v = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
         new_state = {"exp_avg": m, "exp_avg_sq": v}
-        # bias corrections are host float64 from an integer t: they never stall
-        bc1, bc2 = (1 - beta1**t, 1 - beta2**t) if self.bias_correction else (1.0, 1.0)
+        # bias corrections are host float64 from an integer t: they never stall (arrays for a traced t)
+        if self.bias_correction:
+            bc1, bc2 = bias_correction(beta1, t, param), bias_correction(beta2, t, param)
+        else:
+            bc1, bc2 = 1.0, 1.0
 
         # the second moment the denominator uses, on the raw scale (v_max) and bias-corrected (v_hat)
         if not self.amsgrad:
@@ -135,12 +144,16 @@ class Adam(Rule):
 
         if wd != 0 and self.decoupled_weight_decay:
             param = param * (1 - lr * wd)
-        if self.eps_hat:  # α_t · m / (√v + ε̂)
-            denom = xp.sqrt(v_max + self.eps_root) + eps
-            update = (lr * math.sqrt(bc2) / bc1) * m / safe_denominator(xp, denom, eps)
+        if self.nesterov:  # m̂ → its look-ahead, with the constant momentum μ_t = β1
+            bc1_next = bias_correction(beta1, t + 1, param) if self.bias_correction else 1.0
+            m_hat = nesterov_moment(m, g, beta1, beta1, bc1, bc1_next)
+            scale, m_scaled = (lr * scalar_sqrt(bc2), m_hat) if self.eps_hat else (lr, m_hat)
+        elif self.eps_hat:  # α_t · m / (√v + ε̂)
+            scale, m_scaled = lr * scalar_sqrt(bc2) / bc1, m
         else:  # α · m̂ / (√v̂ + ε)
-            denom = xp.sqrt(v_hat + self.eps_root) + eps
-            update = (lr / bc1) * m / safe_denominator(xp, denom, eps)
+            scale, m_scaled = lr / bc1, m
+        denom = xp.sqrt((v_max if self.eps_hat else v_hat) + self.eps_root) + eps
+        update = scale * m_scaled / safe_denominator(xp, denom, eps)
         return param - update, new_state
 
 

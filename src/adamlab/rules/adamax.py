@@ -5,7 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_betas, check_flag, check_number, safe_denominator
+from adamlab.rules.base import (
+    Array,
+    Rule,
+    State,
+    bias_correction,
+    check_betas,
+    check_flag,
+    check_number,
+    safe_denominator,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,5 +95,5 @@ class Adamax(Rule):
             denom = u + eps
         if wd != 0 and self.decoupled_weight_decay:
             param = param * (1 - lr * wd)
-        update = (lr / (1 - beta1**t)) * m / safe_denominator(xp, denom, eps)
+        update = (lr / bias_correction(beta1, t, param)) * m / safe_denominator(xp, denom, eps)
         return param - update, {"exp_avg": m, "exp_inf": u}

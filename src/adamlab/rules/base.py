@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -94,15 +95,20 @@ def check_number(
     """
     if isinstance(value, (str, bool, np.bool_, type(None))):
         raise ValueError(f"{name} must be a number; got {value!r}")
-    if not isinstance(value, (int, float, np.ndarray, np.number, list, tuple)):
-        return  # torch tensors, JAX tracers: checked by the face that created them
-    arr = np.asarray(value, dtype=float)
+    if not isinstance(value, (numbers.Real, np.ndarray, np.number, list, tuple)):
+        if hasattr(value, "shape") and hasattr(value, "dtype"):
+            return  # torch tensors, JAX tracers: checked by the face that created them
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers; got {value!r}") from None
     lo = "(" if low_open else "["
     hi = ")" if high_open or math.isinf(high) else "]"
     interval = f"{lo}{low:g}, {'inf' if math.isinf(high) else f'{high:g}'}{hi}"
     ok = np.isfinite(arr) & (arr > low if low_open else arr >= low) & (arr < high if high_open else arr <= high)
     if not np.all(ok):
-        shown = value if arr.ndim == 0 else arr[~ok].ravel()[0]
+        shown = value if isinstance(value, (int, float)) else arr[~ok].ravel()[0].item()  # not np.float64(...)
         raise ValueError(f"{name} must be a finite number in {interval}; got {shown!r}")
 
 
@@ -133,3 +139,41 @@ def safe_denominator(xp: Any, denom: Array, eps: float) -> Array:
     there makes the step 0 instead of 0/0. With ε > 0 the denominator is returned unchanged.
     """
     return xp.where(denom > 0, denom, xp.ones_like(denom)) if eps == 0 else denom
+
+
+# --- the step count t: a Python int on the host, or a 0-d array (traced under jax.jit) -------------------
+
+
+def is_host_step(t: Any) -> bool:
+    """True when ``t`` is a host integer (the exact path); False for an array step (e.g. traced by ``jax.jit``)."""
+    return isinstance(t, (int, np.integer))
+
+
+def cast_like(x: Any, like: Array) -> Any:
+    """``x`` (an array) converted to ``like``'s dtype, in ``like``'s array module."""
+    from adamlab.rules._array import namespace
+
+    xp = namespace(like)
+    return x.to(like.dtype) if xp.__name__ == "torch" else xp.asarray(x, dtype=like.dtype)
+
+
+def bias_correction(beta: Any, t: Any, like: Array) -> Any:
+    """1 − β^t for step ``t``.
+
+    A Python int ``t`` gives a host float64 (exact, and it never stalls). An array ``t`` is raised in its own
+    array module at its own float precision and the result cast to ``like``'s dtype: the optax face's traced
+    int32 count gives optax's arithmetic (float32 parameters keep float32 state under ``jax.jit``), the Keras
+    face's count in the variable's dtype gives Keras's.
+    """
+    if is_host_step(t):
+        return 1 - beta**t
+    return cast_like(1 - beta**t, like)
+
+
+def scalar_sqrt(x: Any) -> Any:
+    """√x of a host float (``math.sqrt``) or of a 0-d array (its module's ``sqrt``)."""
+    if isinstance(x, (int, float, np.floating)):
+        return math.sqrt(x)
+    from adamlab.rules._array import namespace
+
+    return namespace(x).sqrt(x)

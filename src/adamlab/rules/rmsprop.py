@@ -18,6 +18,9 @@ class RMSprop(Rule):
         b ← μ·b + d;  θ ← θ − lr·b               (momentum μ > 0)
         θ ← θ − lr·d                             (μ = 0)
 
+    Conventions: ``eps_in_sqrt`` (Keras, optax) uses d = g / √(s̃ + ε); ``lr_in_momentum`` (Keras, optax)
+    accumulates lr-scaled steps, b ← μ·b + lr·d and θ ← θ − b (the same for a constant lr).
+
     The paper (§5) notes RMSProp with momentum is Adam without bias correction, with momentum applied
     to the rescaled gradient instead of the gradient.
 
@@ -25,6 +28,8 @@ class RMSprop(Rule):
         lr: ≥ 0 (torch default 1e-2).  alpha: smoothing constant in [0, 1].  eps: ≥ 0.
         weight_decay: L2 coefficient.  momentum: μ ≥ 0.  centered: subtract the mean gradient.
         maximize: ascend instead of descend.
+        decoupled_weight_decay: θ ← θ·(1 − lr·λ) before the step instead of L2 (Keras).
+        eps_in_sqrt, lr_in_momentum: see above.
 
     State: ``square_avg`` (s), ``momentum_buffer`` (μ > 0), ``grad_avg`` (centered).
     """
@@ -36,10 +41,27 @@ class RMSprop(Rule):
     momentum: float | None = None
     centered: bool | None = None
     maximize: bool | None = None
+    decoupled_weight_decay: bool | None = None
+    eps_in_sqrt: bool | None = None
+    lr_in_momentum: bool | None = None
 
     name = "rmsprop"
-    defaults = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False)
-    preset_defaults = {"keras": dict(lr=1e-3, alpha=0.9, eps=1e-7), "optax": {}}
+    defaults = dict(
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        maximize=False,
+        decoupled_weight_decay=False,
+        eps_in_sqrt=False,
+        lr_in_momentum=False,
+    )
+    preset_defaults = {
+        "keras": dict(lr=1e-3, alpha=0.9, eps=1e-7, decoupled_weight_decay=True, eps_in_sqrt=True, lr_in_momentum=True),
+        "optax": dict(alpha=0.9, eps_in_sqrt=True, lr_in_momentum=True),
+    }
     state_names = ("square_avg", "momentum_buffer", "grad_avg")
 
     def validate(self) -> None:
@@ -50,6 +72,8 @@ class RMSprop(Rule):
         check_number("momentum", self.momentum)
         check_flag("centered", self.centered)
         check_flag("maximize", self.maximize)
+        for flag in ("decoupled_weight_decay", "eps_in_sqrt", "lr_in_momentum"):
+            check_flag(flag, getattr(self, flag))
 
     def init(self, param: Array) -> State:
         xp = namespace(param)
@@ -65,14 +89,19 @@ class RMSprop(Rule):
         a = self.alpha
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
-            g = g + self.weight_decay * param
+            if self.decoupled_weight_decay:
+                param = param * (1 - self.lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * param
         s = a * state["square_avg"] + (1 - a) * (g * g)
         new_state = {"square_avg": s}
         if self.centered:
             g_avg = new_state["grad_avg"] = a * state["grad_avg"] + (1 - a) * g
             s = s - g_avg * g_avg
-        denom = xp.sqrt(s) + self.eps
+        denom = xp.sqrt(s + self.eps) if self.eps_in_sqrt else xp.sqrt(s) + self.eps
         direction = g / safe_denominator(xp, denom, self.eps)
+        if self.lr_in_momentum:  # the buffer holds lr-scaled steps
+            direction = self.lr * direction
         if self.momentum > 0:
             direction = new_state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + direction
-        return param - self.lr * direction, new_state
+        return param - (direction if self.lr_in_momentum else self.lr * direction), new_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_flag, check_number
+from adamlab.rules.base import Array, Rule, State, check_flag, check_number, is_host_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +17,10 @@ class SGD(Rule):
         d = g + μ·b  (nesterov)  or  b  (momentum)  or  g  (μ = 0)
         θ ← θ − lr·d
 
+    With ``lr_in_momentum`` (Keras) the buffer accumulates lr-scaled steps, b ← μ·b + lr·g and
+    θ ← θ − b (θ ← θ − (lr·g + μ·b) with Nesterov): the same trajectory for a constant lr, a different
+    one when a schedule changes lr.
+
     Args:
         lr: step size ≥ 0 (torch default 1e-3).
         momentum: μ ≥ 0.
@@ -24,6 +28,8 @@ class SGD(Rule):
         weight_decay: L2 coefficient added to the gradient.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: ascend instead of descend.
+        decoupled_weight_decay: θ ← θ·(1 − lr·λ) before the step instead of L2 (Keras).
+        lr_in_momentum: see above (Keras).
 
     State: ``momentum_buffer`` when momentum > 0.
     """
@@ -34,10 +40,21 @@ class SGD(Rule):
     weight_decay: float | None = None
     nesterov: bool | None = None
     maximize: bool | None = None
+    decoupled_weight_decay: bool | None = None
+    lr_in_momentum: bool | None = None
 
     name = "sgd"
-    defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
-    preset_defaults = {"keras": dict(lr=1e-2), "optax": {}}
+    defaults = dict(
+        lr=1e-3,
+        momentum=0.0,
+        dampening=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        maximize=False,
+        decoupled_weight_decay=False,
+        lr_in_momentum=False,
+    )
+    preset_defaults = {"keras": dict(lr=1e-2, decoupled_weight_decay=True, lr_in_momentum=True), "optax": {}}
     state_names = ("momentum_buffer",)
 
     def validate(self) -> None:
@@ -47,6 +64,8 @@ class SGD(Rule):
         check_number("weight_decay", self.weight_decay)
         check_flag("nesterov", self.nesterov)
         check_flag("maximize", self.maximize)
+        check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
+        check_flag("lr_in_momentum", self.lr_in_momentum)
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
 
@@ -56,10 +75,21 @@ class SGD(Rule):
     def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
-            g = g + self.weight_decay * param
+            if self.decoupled_weight_decay:
+                param = param * (1 - self.lr * self.weight_decay)
+            else:
+                g = g + self.weight_decay * param
         if self.momentum == 0:
             return param - self.lr * g, {}
-        mu = self.momentum
-        buf = g if t == 1 else mu * state["momentum_buffer"] + (1 - self.dampening) * g
+        mu, dampening = self.momentum, self.dampening
+        if self.lr_in_momentum:  # Keras: the buffer holds lr-scaled steps
+            g = self.lr * g
+        if is_host_step(t):
+            buf = g if t == 1 else mu * state["momentum_buffer"] + (1 - dampening) * g
+        elif dampening == 0:  # traced t: the zero initial buffer makes the first step b = g by itself
+            buf = mu * state["momentum_buffer"] + g
+        else:
+            buf = mu * state["momentum_buffer"] + (1 - (t > 1) * dampening) * g
         direction = g + mu * buf if self.nesterov else buf
-        return param - self.lr * direction, {"momentum_buffer": buf}
+        step = direction if self.lr_in_momentum else self.lr * direction
+        return param - step, {"momentum_buffer": buf}

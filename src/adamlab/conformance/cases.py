@@ -1,0 +1,201 @@
+"""Which optimizer × framework pairs are compared, and with which random hyperparameters.
+
+Each case names the framework's own optimizer (``torch.optim.NAdam``, ``optax.amsgrad``,
+``keras.optimizers.Nadam``) and one set of keyword arguments in that framework's spelling; the same
+arguments build adamlab's face for that framework (which accepts them), under the face's default preset.
+Continuous values are drawn from a seeded generator; flags (amsgrad, nesterov, centered, weight decay,
+maximize, schedules …) are spread over a few variants per pair so that each is exercised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+FRAMEWORKS: tuple[str, ...] = ("torch", "optax", "keras")
+#: the optional extra that installs each framework (torch is a dependency of adamlab)
+EXTRAS: dict[str, str] = {"torch": "adamlab", "optax": "adamlab[jax]", "keras": "adamlab[keras]"}
+#: rows of the report: adamlab's rules
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adamax", "nadam", "radam", "sgd", "adagrad", "rmsprop", "adadelta")
+#: pairs the framework does not have
+MISSING: dict[tuple[str, str], str] = {("keras", "radam"): "Keras 3 has no RAdam"}
+#: options a framework lacks altogether (reported under the table)
+LACKS: dict[str, str] = {"optax": "maximize", "keras": "maximize, RAdam, lr_decay, dampening"}
+DTYPES: dict[str, str] = {"torch": "float64", "optax": "float64", "keras": "float32"}
+TOLERANCE: dict[str, float] = {"float64": 1e-12, "float32": 1e-5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """An exponential learning-rate decay lr_t = lr·rate^(t−1), built with the framework's own scheduler."""
+
+    lr: float
+    rate: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    framework: str
+    optimizer: str  # the adamlab rule (row of the report)
+    variant: int
+    alias: str  # the class or function name, in the framework and in adamlab's face for it
+    options: dict[str, Any]
+
+    @property
+    def reference(self) -> str:
+        module = {"torch": "torch.optim", "optax": "optax", "keras": "keras.optimizers"}[self.framework]
+        return f"{module}.{self.alias}"
+
+    @property
+    def maximize(self) -> bool:
+        return bool(self.options.get("maximize", False))
+
+
+def _draws(rng: np.random.Generator) -> dict[str, Callable[..., Any]]:
+    def log_uniform(lo: float, hi: float) -> float:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+    def uniform(lo: float, hi: float) -> float:
+        return float(rng.uniform(lo, hi))
+
+    return {"log": log_uniform, "uni": uniform}
+
+
+def torch_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]]]:
+    d = _draws(rng)
+    log, uni = d["log"], d["uni"]
+
+    def adam_like(lr: tuple[float, float] = (1e-3, 3e-2)) -> dict[str, Any]:
+        return {"lr": log(*lr), "betas": (uni(0.8, 0.95), uni(0.99, 0.9995)), "eps": log(1e-8, 1e-6)}
+
+    wd = lambda: log(1e-3, 1e-1)  # noqa: E731
+    return [
+        ("adam", "Adam", adam_like()),
+        ("adam", "Adam", {**adam_like(), "amsgrad": True, "weight_decay": wd()}),
+        ("adam", "Adam", {**adam_like(), "weight_decay": wd(), "decoupled_weight_decay": True, "maximize": True}),
+        ("adam", "Adam", {**adam_like(), "lr": Schedule(log(1e-2, 3e-2), uni(0.99, 0.999))}),
+        ("adamw", "AdamW", {**adam_like(), "weight_decay": wd()}),
+        ("adamw", "AdamW", {**adam_like(), "weight_decay": wd(), "amsgrad": True, "maximize": True}),
+        ("adamax", "Adamax", adam_like()),
+        ("adamax", "Adamax", {**adam_like(), "weight_decay": wd(), "maximize": True}),
+        ("nadam", "NAdam", adam_like()),
+        ("nadam", "NAdam", {**adam_like(), "weight_decay": wd(), "momentum_decay": log(1e-3, 1e-1)}),
+        ("nadam", "NAdam", {**adam_like(), "weight_decay": wd(), "decoupled_weight_decay": True, "maximize": True}),
+        ("radam", "RAdam", adam_like()),
+        ("radam", "RAdam", {**adam_like(), "weight_decay": wd()}),
+        ("radam", "RAdam", {**adam_like(), "weight_decay": wd(), "decoupled_weight_decay": True, "maximize": True}),
+        ("sgd", "SGD", {"lr": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95), "dampening": uni(0.0, 0.5)}),
+        ("sgd", "SGD", {"lr": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95), "nesterov": True, "weight_decay": wd()}),
+        ("sgd", "SGD", {"lr": log(1e-3, 2e-2), "weight_decay": wd(), "maximize": True}),
+        ("sgd", "SGD", {"lr": Schedule(log(5e-3, 2e-2), uni(0.99, 0.999)), "momentum": uni(0.5, 0.9)}),
+        ("adagrad", "Adagrad", {"lr": log(1e-2, 1e-1), "lr_decay": log(1e-4, 1e-2), "eps": log(1e-10, 1e-8)}),
+        (
+            "adagrad",
+            "Adagrad",
+            {"lr": log(1e-2, 1e-1), "initial_accumulator_value": uni(0, 0.5), "weight_decay": wd(), "maximize": True},
+        ),
+        ("rmsprop", "RMSprop", {"lr": log(1e-3, 1e-2), "alpha": uni(0.9, 0.999), "eps": log(1e-8, 1e-6)}),
+        ("rmsprop", "RMSprop", {"lr": log(1e-3, 1e-2), "momentum": uni(0.5, 0.9), "weight_decay": wd()}),
+        (
+            "rmsprop",
+            "RMSprop",
+            {"lr": log(1e-3, 1e-2), "alpha": uni(0.9, 0.99), "centered": True, "momentum": 0.5, "maximize": True},
+        ),
+        ("adadelta", "Adadelta", {"lr": log(0.1, 1.0), "rho": uni(0.8, 0.95), "eps": log(1e-7, 1e-5)}),
+        ("adadelta", "Adadelta", {"lr": log(0.1, 1.0), "weight_decay": wd(), "maximize": True}),
+    ]
+
+
+def optax_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]]]:
+    d = _draws(rng)
+    log, uni = d["log"], d["uni"]
+
+    def adam_like() -> dict[str, Any]:
+        return {"learning_rate": log(1e-3, 3e-2), "b1": uni(0.8, 0.95), "b2": uni(0.99, 0.9995), "eps": log(1e-8, 1e-6)}
+
+    wd = lambda: log(1e-3, 1e-1)  # noqa: E731
+    return [
+        ("adam", "adam", adam_like()),
+        ("adam", "adam", {**adam_like(), "eps_root": log(1e-10, 1e-8), "nesterov": True}),
+        ("adam", "amsgrad", adam_like()),
+        ("adam", "adam", {**adam_like(), "learning_rate": Schedule(log(1e-2, 3e-2), uni(0.99, 0.999))}),
+        ("adamw", "adamw", {**adam_like(), "weight_decay": wd()}),
+        ("adamw", "adamw", {**adam_like(), "weight_decay": wd(), "nesterov": True}),
+        ("adamax", "adamax", adam_like()),
+        ("adamax", "adamaxw", {**adam_like(), "weight_decay": wd()}),
+        ("nadam", "nadam", adam_like()),
+        ("nadam", "nadamw", {**adam_like(), "weight_decay": wd()}),
+        ("radam", "radam", adam_like()),
+        ("radam", "radam", {**adam_like(), "eps_root": log(1e-10, 1e-8), "nesterov": True, "threshold": uni(4.5, 6)}),
+        ("sgd", "sgd", {"learning_rate": log(1e-3, 2e-2)}),
+        ("sgd", "sgd", {"learning_rate": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95)}),
+        ("sgd", "sgd", {"learning_rate": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95), "nesterov": True}),
+        ("sgd", "sgd", {"learning_rate": Schedule(log(5e-3, 2e-2), uni(0.99, 0.999)), "momentum": uni(0.5, 0.9)}),
+        ("adagrad", "adagrad", {"learning_rate": log(1e-2, 1e-1), "initial_accumulator_value": uni(0.01, 0.5)}),
+        ("adagrad", "adagrad", {"learning_rate": log(1e-2, 1e-1), "eps": log(1e-8, 1e-6)}),
+        ("rmsprop", "rmsprop", {"learning_rate": log(1e-3, 1e-2), "decay": uni(0.9, 0.999), "eps": log(1e-8, 1e-6)}),
+        ("rmsprop", "rmsprop", {"learning_rate": log(1e-3, 1e-2), "centered": True, "momentum": uni(0.3, 0.9)}),
+        (
+            "rmsprop",
+            "rmsprop",
+            {"learning_rate": Schedule(log(1e-3, 1e-2), 0.995), "eps_in_sqrt": False, "momentum": uni(0.3, 0.9)},
+        ),
+        ("adadelta", "adadelta", {"learning_rate": log(0.1, 1.0), "rho": uni(0.8, 0.95), "eps": log(1e-7, 1e-5)}),
+        ("adadelta", "adadelta", {"learning_rate": log(0.1, 1.0), "weight_decay": wd()}),
+    ]
+
+
+def keras_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]]]:
+    d = _draws(rng)
+    log, uni = d["log"], d["uni"]
+
+    def adam_like() -> dict[str, Any]:
+        return {"learning_rate": log(1e-3, 3e-2), "beta_1": uni(0.8, 0.95), "beta_2": uni(0.99, 0.9995)}
+
+    wd = lambda: log(1e-3, 1e-1)  # noqa: E731
+    return [
+        ("adam", "Adam", {**adam_like(), "epsilon": log(1e-7, 1e-5)}),
+        ("adam", "Adam", {**adam_like(), "amsgrad": True, "weight_decay": wd()}),
+        ("adam", "Adam", {**adam_like(), "learning_rate": Schedule(log(1e-2, 3e-2), uni(0.99, 0.999))}),
+        ("adamw", "AdamW", {**adam_like(), "weight_decay": wd()}),
+        ("adamw", "AdamW", {**adam_like(), "amsgrad": True}),
+        ("adamax", "Adamax", {**adam_like(), "epsilon": log(1e-7, 1e-5)}),
+        ("adamax", "Adamax", {**adam_like(), "weight_decay": wd()}),
+        ("nadam", "Nadam", {**adam_like(), "epsilon": log(1e-7, 1e-5)}),
+        ("nadam", "Nadam", {**adam_like(), "weight_decay": wd()}),
+        ("sgd", "SGD", {"learning_rate": log(1e-3, 2e-2)}),
+        ("sgd", "SGD", {"learning_rate": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95)}),
+        (
+            "sgd",
+            "SGD",
+            {"learning_rate": log(1e-3, 2e-2), "momentum": uni(0.5, 0.95), "nesterov": True, "weight_decay": wd()},
+        ),
+        ("sgd", "SGD", {"learning_rate": Schedule(log(5e-3, 2e-2), uni(0.99, 0.999)), "momentum": uni(0.5, 0.9)}),
+        ("adagrad", "Adagrad", {"learning_rate": log(1e-2, 1e-1), "initial_accumulator_value": uni(0.01, 0.5)}),
+        ("adagrad", "Adagrad", {"learning_rate": log(1e-2, 1e-1), "epsilon": log(1e-7, 1e-5), "weight_decay": wd()}),
+        ("rmsprop", "RMSprop", {"learning_rate": log(1e-3, 1e-2), "rho": uni(0.8, 0.95), "epsilon": log(1e-7, 1e-5)}),
+        ("rmsprop", "RMSprop", {"learning_rate": log(1e-3, 1e-2), "momentum": uni(0.3, 0.9), "centered": True}),
+        (
+            "rmsprop",
+            "RMSprop",
+            {"learning_rate": Schedule(log(1e-3, 1e-2), 0.995), "momentum": uni(0.3, 0.9), "weight_decay": wd()},
+        ),
+        ("adadelta", "Adadelta", {"learning_rate": log(0.1, 1.0), "rho": uni(0.8, 0.95), "epsilon": log(1e-7, 1e-5)}),
+        ("adadelta", "Adadelta", {"learning_rate": log(0.1, 1.0), "weight_decay": wd()}),
+    ]
+
+
+_BUILDERS = {"torch": torch_cases, "optax": optax_cases, "keras": keras_cases}
+
+
+def cases(framework: str, seed: int = 0) -> list[Case]:
+    """Every case of ``framework``, with hyperparameters drawn from ``seed``."""
+    rng = np.random.default_rng([seed, FRAMEWORKS.index(framework)])
+    out, counts = [], {}
+    for optimizer, alias, options in _BUILDERS[framework](rng):
+        counts[optimizer] = counts.get(optimizer, -1) + 1
+        out.append(Case(framework, optimizer, counts[optimizer], alias, options))
+    return out
