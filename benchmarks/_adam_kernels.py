@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -218,7 +217,3 @@ def build_cpp(build_dir: Path, timeout_s: float = 120.0):
 def numpy_views(*tensors):
     """Zero-copy numpy views of CPU tensors (memory is shared)."""
     return tuple(t.detach().numpy() for t in tensors)
-
-
-def np_scalars(scalars, dtype) -> tuple:
-    return tuple(dtype.type(s) for s in scalars) if isinstance(dtype, np.dtype) else scalars

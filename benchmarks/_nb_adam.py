@@ -67,3 +67,15 @@ def adam_flat_serial(p, g, m, v, w1, b2, c2, bc2_sqrt, eps, neg_step):
         m[i] = mi
         v[i] = vi
         p[i] = p[i] + neg_step * mi / (np.sqrt(vi) / bc2_sqrt + eps)
+
+
+@njit(parallel=True, fastmath=False, cache=False)
+def adamax_flat(p, g, m, u, w1, b2, eps, neg_clr):
+    """torch.optim.Adamax: m.lerp_(g, 1-b1); u = max(u*b2, |g|+eps); p.addcdiv_(m, u, value=-clr)."""
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        mi = fma(w1, gi - m[i], m[i])
+        ui = max(u[i] * b2, abs(gi) + eps)
+        m[i] = mi
+        u[i] = ui
+        p[i] = p[i] + neg_clr * mi / ui

@@ -6,6 +6,7 @@ next) exposes them to the same background load; the minimum is the least-disturb
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -17,26 +18,39 @@ def round_robin(
     warmup: int = 1,
     inner: dict[str, int] | None = None,
     progress: str | None = None,
+    before: Callable[[], object] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Time each zero-argument callable; returns {name: {"best": s, "median": s}} per call.
+    """Time each zero-argument callable; returns {name: {"best": s, "median": s, "faults": f}}
+    per call, where ``faults`` is the median count of minor page faults per call (fresh pages
+    for temporaries: a step that allocates full-size temporaries pays for them here).
 
     ``inner[name]`` calls are made per timing sample (for sub-millisecond cases).
+    ``before`` runs untimed before every sample (e.g. a cache flush, so that no case inherits
+    a warm last-level cache from the case before it).
     """
     inner = inner or {}
     for fn in cases.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {k: [] for k in cases}
+    faults: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(repeats):
         if progress:
             print(f"  {progress}: round {r + 1}/{repeats}", flush=True)
         for name, fn in cases.items():
             k = inner.get(name, 1)
+            if before is not None:
+                before()
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.perf_counter()
             for _ in range(k):
                 fn()
             samples[name].append((time.perf_counter() - t0) / k)
-    return {k: {"best": min(s), "median": statistics.median(s)} for k, s in samples.items()}
+            faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / k)
+    return {
+        k: {"best": min(s), "median": statistics.median(s), "faults": statistics.median(faults[k])}
+        for k, s in samples.items()
+    }
 
 
 def best_of(fn: Callable[[], object], repeats: int = 7, inner: int = 1, warmup: int = 1) -> float:

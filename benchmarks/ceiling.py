@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 import torch
-
 from _timing import round_robin
 
 READS, WRITES = 4, 3

@@ -20,8 +20,12 @@ Sections (progress is printed as it goes):
    over separate tensors and over views into flat buffers, ``torch._fused_adam_`` on one flat
    tensor, numba / C / C++ on the flat buffers, numba once per tensor, and the streaming ceiling
    (see ``ceiling.py``) at the same total size. All cases of a layout are timed round-robin,
-   best of N after warm-up.
-6. numba ``cache=True`` from a package directory (fresh subprocesses: cold, then warm).
+   best of N after warm-up, with the L3 cache flushed before every sample.
+5b. rules torch has no fused CPU kernel for (Adamax, NAdam, RAdam, RMSprop, Adadelta) on
+   10,000 x 1k: foreach over separate tensors vs foreach over one flat tensor, and a numba
+   Adamax prototype (exactness vs torch.optim.Adamax and speed).
+6. peak extra memory (RSS) of one step on one 25M-element tensor, per technology.
+7. numba ``cache=True`` from a package directory (fresh subprocesses: cold, then warm).
 """
 
 from __future__ import annotations
@@ -38,11 +42,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import _adam_kernels as K
 import numpy as np
 import torch
-
-import _adam_kernels as K
-from _timing import best_of, round_robin
+from _timing import round_robin
 from ceiling import ceiling_cases, mparams_per_s
 from layouts import LAYOUTS, describe, numel, total_params
 
@@ -51,8 +54,11 @@ LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 BYTES_PER_PARAM = 28  # fp32 Adam: read p, g, m, v; write p, m, v
 
 
+_T0 = time.perf_counter()
+
+
 def log(msg: str) -> None:
-    print(msg, flush=True)
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", flush=True)
 
 
 class Kernels:
@@ -133,66 +139,73 @@ def exactness(kern: Kernels, n: int = 1_000_003, steps: int = 10) -> list[dict]:
     """Every candidate vs torch.optim.Adam(foreach=False) and vs Adam(fused=True)."""
     rows = []
     for dtype in (torch.float32, torch.float64):
-        gen = torch.Generator().manual_seed(0)
-        p0 = torch.randn(n, dtype=dtype, generator=gen)
-        grads = [
-            torch.randn(n, dtype=dtype, generator=gen) * 10.0 ** (i % 5 - 3) for i in range(steps)
-        ]
+        rows += _exactness_one(kern, dtype, n, steps)
+    return rows
 
-        def run_optim(**kw):
-            p = p0.clone()
-            opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, **kw)
-            for gr in grads:
-                p.grad = gr.clone()
-                opt.step()
-            st = opt.state[p]
-            return p, st["exp_avg"], st["exp_avg_sq"]
 
-        def run_flat(step_fn):
-            p, m, v = p0.clone(), torch.zeros_like(p0), torch.zeros_like(p0)
-            for t, gr in enumerate(grads, 1):
-                step_fn(p, gr, m, v, t)
-            return p, m, v
+def _exactness_one(kern: Kernels, dtype, n: int, steps: int) -> list[dict]:
+    gen = torch.Generator().manual_seed(0)
+    p0 = torch.randn(n, dtype=dtype, generator=gen)
+    # gradient scales 1e-3 .. 10 so v spans several decades
+    grads = [torch.randn(n, dtype=dtype, generator=gen) * 10.0 ** (i % 5 - 3) for i in range(steps)]
 
-        def fused_flat(p, g, m, v, t, _st={}):  # noqa: B006 - one step tensor per run
-            st = _st.setdefault(id(m), torch.zeros((), dtype=torch.float32))
-            K.torch_fused_flat(p, g, m, v, st, LR, BETA1, BETA2, EPS)
+    def run_optim(**kw):
+        p = p0.clone()
+        opt = torch.optim.Adam([p], lr=LR, betas=(BETA1, BETA2), eps=EPS, **kw)
+        for gr in grads:
+            p.grad = gr.clone()
+            opt.step()
+        st = opt.state[p]
+        return p, st["exp_avg"], st["exp_avg_sq"]
 
-        ref = run_optim(foreach=False)
-        fused = run_optim(fused=True)
-        results = {
-            "torch Adam fused=True": fused,
-            "torch Adam foreach=True": run_optim(foreach=True),
-            "torch._fused_adam_ flat": run_flat(fused_flat),
-            "numba (fma, shipped form)": run_flat(
-                lambda p, g, m, v, t: kern.numba(K.numpy_views(p, g, m, v), t, dtype)
-            ),
-            "numba (literal formula, no fma)": run_flat(
-                lambda p, g, m, v, t: kern.numba(K.numpy_views(p, g, m, v), t, dtype, kern.nb.adam_flat_nofma)
-            ),
-            "C + OpenMP (ctypes)": run_flat(kern.c_step),
-        }
-        if kern.cpp is not None:
-            results["C++ load_inline"] = run_flat(kern.cpp_step)
-        # Diagnostic: is torch's own sqrt correctly rounded on a large fp32 tensor?
-        v = ref[2]
-        exact_sqrt = v.double().sqrt().to(dtype)
-        bad_sqrt = int((v.sqrt() != exact_sqrt).sum())
-        for name, (p, m, v_) in results.items():
-            rows.append(
-                {
-                    "dtype": str(dtype).replace("torch.", ""),
-                    "kernel": name,
-                    "max|dp| vs single-tensor": float((p - ref[0]).abs().max()),
-                    "p elems != single": int((p != ref[0]).sum()),
-                    "m elems != single": int((m != ref[1]).sum()),
-                    "v elems != single": int((v_ != ref[2]).sum()),
-                    "max|dp| vs fused": float((p - fused[0]).abs().max()),
-                    "p elems != fused": int((p != fused[0]).sum()),
-                    "torch.sqrt not correctly rounded (elems)": bad_sqrt,
-                }
-            )
-        log(f"  {dtype}: done ({n:,d} elements, {steps} steps); torch.sqrt wrong in {bad_sqrt:,d} elems")
+    def run_flat(step_fn):
+        p, m, v = p0.clone(), torch.zeros_like(p0), torch.zeros_like(p0)
+        for t, gr in enumerate(grads, 1):
+            step_fn(p, gr, m, v, t)
+        return p, m, v
+
+    def fused_flat(p, g, m, v, t):
+        step_t = torch.tensor(float(t - 1))  # torch_fused_flat increments it to t
+        K.torch_fused_flat(p, g, m, v, step_t, LR, BETA1, BETA2, EPS)
+
+    def numba_fma(p, g, m, v, t):
+        kern.numba(K.numpy_views(p, g, m, v), t, dtype)
+
+    def numba_nofma(p, g, m, v, t):
+        kern.numba(K.numpy_views(p, g, m, v), t, dtype, kern.nb.adam_flat_nofma)
+
+    ref = run_optim(foreach=False)
+    fused = run_optim(fused=True)
+    results = {
+        "torch Adam fused=True": fused,
+        "torch Adam foreach=True": run_optim(foreach=True),
+        "torch._fused_adam_ flat": run_flat(fused_flat),
+        "numba (fma, shipped form)": run_flat(numba_fma),
+        "numba (literal formula, no fma)": run_flat(numba_nofma),
+        "C + OpenMP (ctypes)": run_flat(kern.c_step),
+    }
+    if kern.cpp is not None:
+        results["C++ load_inline"] = run_flat(kern.cpp_step)
+    # Diagnostic: is torch's own sqrt (used by the single-tensor path) correctly rounded?
+    v_ref = ref[2]
+    ieee_sqrt = torch.from_numpy(np.sqrt(v_ref.numpy()))  # numpy's sqrt is correctly rounded
+    bad_sqrt = int((v_ref.sqrt() != ieee_sqrt).sum())
+    rows = []
+    for name, (p, m, v) in results.items():
+        rows.append(
+            {
+                "dtype": str(dtype).replace("torch.", ""),
+                "kernel": name,
+                "max|dp| vs single-tensor": float((p - ref[0]).abs().max()),
+                "p elems != single": int((p != ref[0]).sum()),
+                "m elems != single": int((m != ref[1]).sum()),
+                "v elems != single": int((v != ref[2]).sum()),
+                "max|dp| vs fused": float((p - fused[0]).abs().max()),
+                "p elems != fused": int((p != fused[0]).sum()),
+                "torch.sqrt not correctly rounded (elems)": bad_sqrt,
+            }
+        )
+    log(f"  {dtype}: done ({n:,d} elements, {steps} steps); torch.sqrt inexact in {bad_sqrt:,d} elems")
     return rows
 
 
@@ -280,7 +293,7 @@ def thread_tests(kern: Kernels, n: int = 20_000_000) -> dict:
         "torch small op -> numba": torch_small_then_numba,
         "numba -> torch small op": numba_then_torch_small,
     }
-    res = round_robin(cases, repeats=7, warmup=1)
+    res = round_robin(cases, repeats=7, warmup=1, before=flush_caches)
     out["times ms"] = {k: r["best"] * 1e3 for k, r in res.items()}
     t = out["times ms"]
     nb2, nb1 = t[f"numba {nthreads} threads"], t["numba 1 thread"]
@@ -300,7 +313,18 @@ def thread_tests(kern: Kernels, n: int = 20_000_000) -> dict:
 # --------------------------------------------------------------------------- 5. layouts
 
 
-def bench_layout(name: str, kern: Kernels, repeats: int) -> dict:
+_FLUSH: list = []
+
+
+def flush_caches() -> None:
+    """Stream over 1 GiB (> this host's 480 MiB L3) so every sample starts from DRAM, as an
+    optimizer step does in training (forward/backward evict the state between steps)."""
+    if not _FLUSH:
+        _FLUSH.append(torch.zeros(256 * 1024 * 1024))
+    _FLUSH[0].add_(1.0)
+
+
+def bench_layout(name: str, kern: Kernels, repeats: int, flush: bool = True) -> dict:
     shapes = LAYOUTS[name]()
     n = total_params(shapes)
     multi = len(shapes) > 1
@@ -313,14 +337,9 @@ def bench_layout(name: str, kern: Kernels, repeats: int) -> dict:
     M = torch.zeros(n)
     V = torch.zeros(n)
     offsets = np.cumsum([0] + [numel(s) for s in shapes])
-    views = [
-        tuple(buf[offsets[i] : offsets[i + 1]].view(s) for buf in (P, G, M, V)) for i, s in enumerate(shapes)
-    ]
+    views = [tuple(buf[offsets[i] : offsets[i + 1]].view(s) for buf in (P, G, M, V)) for i, s in enumerate(shapes)]
     # Separate tensors (own storage each), unless there is only one tensor.
-    if multi:
-        sep = [tuple(t.clone() for t in vw) for vw in views]
-    else:
-        sep = views
+    sep = [tuple(t.clone() for t in vw) for vw in views] if multi else views
 
     def optimizers(groups):
         """fused / foreach / for-loop Adam sharing one state (so no extra m, v copies)."""
@@ -352,6 +371,11 @@ def bench_layout(name: str, kern: Kernels, repeats: int) -> dict:
         counter["t"] += 1
         return counter["t"]
 
+    if multi:
+        # torch's unfused op chain, but once over the whole flat buffer (no new dependency)
+        for label, opt in optimizers([(P, G, M, V)]).items():
+            if label != "fused":
+                cases[f"torch.optim.Adam {label} on the flat buffer (1 tensor)"] = opt.step
     st = torch.zeros((), dtype=torch.float32)
     flat_np = K.numpy_views(P, G, M, V)
     cases["torch._fused_adam_ on the flat buffer"] = lambda: K.torch_fused_flat(P, G, M, V, st, LR, BETA1, BETA2, EPS)
@@ -381,7 +405,7 @@ def bench_layout(name: str, kern: Kernels, repeats: int) -> dict:
         cases[cname] = ccases[cname]
 
     log(f"  {name}: timing {len(cases)} cases round-robin, best of {repeats} ...")
-    res = round_robin(cases, repeats=repeats, warmup=1, progress=name)
+    res = round_robin(cases, repeats=repeats, warmup=1, progress=name, before=flush_caches if flush else None)
     rows = []
     ceiling = max(mparams_per_s(res[c]["best"], n, cbytes[c], BYTES_PER_PARAM) for c in ceiling_names)
     for cname, r in res.items():
@@ -389,17 +413,209 @@ def bench_layout(name: str, kern: Kernels, repeats: int) -> dict:
             rate = mparams_per_s(r["best"], n, cbytes[cname], BYTES_PER_PARAM)
         else:
             rate = n / r["best"] / 1e6
-        rows.append({"case": cname, "ms": r["best"] * 1e3, "median ms": r["median"] * 1e3, "Mparam/s": rate})
+        rows.append(
+            {
+                "case": cname,
+                "ms": r["best"] * 1e3,
+                "median ms": r["median"] * 1e3,
+                "Mparam/s": rate,
+                "page faults/step": r["faults"],
+            }
+        )
     base = next(r for r in rows if r["case"].startswith("torch.optim.Adam fused"))["Mparam/s"]
     for r in rows:
         r["x torch fused"] = r["Mparam/s"] / base
         r["% ceiling"] = 100 * r["Mparam/s"] / ceiling
     for r in rows:
-        log(f"    {r['case']:52s} {r['ms']:9.2f} ms {r['Mparam/s']:8.0f} Mparam/s {r['x torch fused']:6.2f}x")
-    return {"layout": name, "params": n, "tensors": len(shapes), "ceiling Mparam/s": ceiling, "rows": rows}
+        log(
+            f"    {r['case']:56s} {r['ms']:9.2f} ms {r['Mparam/s']:8.0f} Mparam/s "
+            f"{r['x torch fused']:6.2f}x {r['page faults/step']:7.0f} faults"
+        )
+    return {
+        "layout": name,
+        "params": n,
+        "tensors": len(shapes),
+        "cache flushed before each sample": flush,
+        "ceiling Mparam/s": ceiling,
+        "rows": rows,
+    }
 
 
-# --------------------------------------------------------------------------- 6. numba cache
+def adamax_scalars(t: int) -> tuple:
+    """(w1, b2, eps, -lr/(1-b1^t)) as torch.optim.Adamax's single-tensor path (lr 2e-3)."""
+    lr = 2e-3
+    return (1 - BETA1, BETA2, EPS, -(lr / (1 - BETA1**t)))
+
+
+def other_rules(kern: Kernels, repeats: int, flush: bool = True) -> dict:
+    """Rules torch has no fused CPU kernel for, on 10,000 x 1k: what the flat buffer alone buys
+    with torch's foreach ops, and a numba Adamax kernel (exactness + speed) as the custom route."""
+    shapes = LAYOUTS["10000x1k"]()
+    n = total_params(shapes)
+    gen = torch.Generator().manual_seed(2)
+    out: dict = {}
+
+    # exactness of the numba Adamax kernel vs torch.optim.Adamax(foreach=False), fp32, 10 steps
+    k = 1_000_003
+    p0 = torch.randn(k, generator=gen)
+    grads = [torch.randn(k, generator=gen) * 10.0 ** (i % 5 - 3) for i in range(10)]
+    ref = p0.clone()
+    opt = torch.optim.Adamax([ref], lr=2e-3, betas=(BETA1, BETA2), eps=EPS, foreach=False)
+    for gr in grads:
+        ref.grad = gr.clone()
+        opt.step()
+    p, m, u = p0.clone(), torch.zeros(k), torch.zeros(k)
+    arrs = K.numpy_views(p, grads[0], m, u)
+    for t, gr in enumerate(grads, 1):
+        arrs = K.numpy_views(p, gr, m, u)
+        kern.nb.adamax_flat(*arrs, *(np.float32(x) for x in adamax_scalars(t)))
+    st = opt.state[ref]
+    out["numba Adamax exactness vs torch Adamax for-loop (fp32)"] = {
+        "max|dp|": float((p - ref).abs().max()),
+        "p elems differ": int((p != ref).sum()),
+        "m elems differ": int((m != st["exp_avg"]).sum()),
+        "u elems differ": int((u != st["exp_inf"]).sum()),
+    }
+    log(f"    numba Adamax vs torch: {out['numba Adamax exactness vs torch Adamax for-loop (fp32)']}")
+
+    sep = [torch.randn(s, generator=gen) for s in shapes]
+    for t in sep:
+        t.grad = torch.randn(t.shape, generator=gen) * 1e-2
+    flat = torch.cat([t.reshape(-1) for t in sep])
+    flat.grad = torch.cat([t.grad.reshape(-1) for t in sep])
+    rules = {
+        "Adamax": (torch.optim.Adamax, {}),
+        "NAdam": (torch.optim.NAdam, {}),
+        "RAdam": (torch.optim.RAdam, {}),
+        "RMSprop": (torch.optim.RMSprop, {}),
+        "Adadelta": (torch.optim.Adadelta, {}),
+    }
+    cases = {}
+    for rname, (cls, kw) in rules.items():
+        cases[f"{rname} foreach, separate tensors"] = cls(sep, foreach=True, **kw).step
+        cases[f"{rname} foreach, 1 flat tensor"] = cls([flat], foreach=True, **kw).step
+    P, G = torch.randn(n, generator=gen), torch.randn(n, generator=gen) * 1e-2
+    M, U = torch.zeros(n), torch.zeros(n)
+    flat_np = K.numpy_views(P, G, M, U)
+    counter = {"t": 0}
+
+    def numba_adamax():
+        counter["t"] += 1
+        kern.nb.adamax_flat(*flat_np, *(np.float32(x) for x in adamax_scalars(counter["t"])))
+
+    cases["Adamax numba prange, flat buffer"] = numba_adamax
+    ccases, cbytes, _keep = ceiling_cases(n)
+    cases["ceiling numba 4R3W"] = ccases["ceiling numba 4R3W"]
+    res = round_robin(
+        cases, repeats=min(repeats, 3), warmup=1, progress="other rules", before=flush_caches if flush else None
+    )
+    rows = []
+    for cname, r in res.items():
+        rate = n / r["best"] / 1e6
+        if cname.startswith("ceiling"):
+            rate = mparams_per_s(r["best"], n, cbytes[cname], BYTES_PER_PARAM)
+        rows.append({"case": cname, "ms": r["best"] * 1e3, "Mparam/s": rate, "page faults/step": r["faults"]})
+        log(f"    {cname:40s} {r['best'] * 1e3:9.2f} ms {rate:8.0f} Mparam/s {r['faults']:7.0f} faults")
+    out["rows"] = rows
+    return out
+
+
+# --------------------------------------------------------------------------- 6. peak memory
+
+MEM_PROBE = r"""
+import json, sys
+from pathlib import Path
+import torch
+sys.path.insert(0, sys.argv[4])
+import _adam_kernels as K
+
+method, n, clib = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+LR, B1, B2, EPS = 1e-3, 0.9, 0.999, 1e-8
+
+
+def maxrss_mib():
+    # VmHWM: peak RSS of this address space. (getrusage's ru_maxrss is not usable here: Linux
+    # carries the parent's RSS at fork over exec into the child's ru_maxrss.)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def make(k):  # every page touched, no transient temporaries (they would raise the baseline peak)
+    return torch.randn(k), torch.randn(k).mul_(1e-2), torch.randn(k).mul_(1e-3), torch.full((k,), 1e-4)
+
+
+def stepper(P, G, M, V):
+    if method.startswith("optim-"):
+        kw = {"optim-loop": {"foreach": False}, "optim-foreach": {"foreach": True},
+              "optim-fused": {"fused": True}}[method]
+        opt = torch.optim.Adam([P], lr=LR, betas=(B1, B2), eps=EPS, **kw)
+        P.grad = G
+        opt.state[P] = {"step": torch.zeros(()), "exp_avg": M, "exp_avg_sq": V}
+        return opt.step
+    if method == "fused-flat":
+        st = torch.zeros(())
+        return lambda: K.torch_fused_flat(P, G, M, V, st, LR, B1, B2, EPS)
+    sc = K.adam_scalars(LR, B1, B2, EPS, 3)
+    if method == "numba":
+        import numpy as np
+        import _nb_adam as nb
+        arrs = K.numpy_views(P, G, M, V)
+        sc32 = [np.float32(x) for x in sc]
+        return lambda: nb.adam_flat(*arrs, *sc32)
+    if method == "c":
+        ck = K.CKernel(Path(clib))
+        return lambda: ck.step(P, G, M, V, sc)
+    raise SystemExit(f"unknown method {method}")
+
+
+f = stepper(*make(4096))
+f()
+f()  # code loaded / JIT-compiled before the baseline
+big = make(n)
+f = stepper(*big)
+base = maxrss_mib()
+f()
+print(json.dumps({"extra MiB": maxrss_mib() - base, "one array MiB": n * 4 / 2**20}))
+"""
+
+MEM_METHODS = {
+    "optim-loop": "torch.optim.Adam for-loop (single-tensor path)",
+    "optim-foreach": "torch.optim.Adam foreach",
+    "optim-fused": "torch.optim.Adam fused",
+    "fused-flat": "torch._fused_adam_ on the flat buffer",
+    "numba": "numba prange",
+    "c": "C + OpenMP (ctypes)",
+}
+
+
+def peak_memory(workdir: Path, n: int = 25_000_000) -> dict:
+    """Extra peak RSS of one step over ONE n-element fp32 tensor, in fresh subprocesses."""
+    probe = workdir / "mem_probe.py"
+    probe.write_text(MEM_PROBE)
+    clib = workdir / "c" / "adam_c.so"
+    out = {}
+    for key, label in MEM_METHODS.items():
+        res = subprocess.run(
+            [sys.executable, str(probe), key, str(n), str(clib), str(HERE)],
+            capture_output=True,
+            text=True,
+            # a fixed mmap threshold: every large block is mmap'd and returned on free, so a
+            # step's temporaries cannot hide in memory that glibc kept from earlier frees
+            env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"},
+        )
+        if res.returncode != 0:
+            out[label] = {"error": res.stderr[-300:]}
+        else:
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r["full-size temporaries"] = r["extra MiB"] / r["one array MiB"]
+            out[label] = r
+        log(f"    {label:48s} {out[label]}")
+    return out
+
+
+# --------------------------------------------------------------------------- 7. numba cache
 
 
 CACHE_PROBE = r"""
@@ -415,9 +631,13 @@ a = [np.ones(1000, np.float32) for _ in range(4)]
 s = [np.float32(x) for x in (0.1, 0.999, 0.001, 0.5, 1e-8, -1e-3)]
 k.adam_flat(*a, *s)
 t4 = time.perf_counter()
-print(json.dumps({"import torch s": t1 - t0, "import numba s": t2 - t1,
-                  "import module s": t3 - t2, "first call s": t4 - t3,
-                  "a[0]": float(a[0][0])}))
+a64 = [np.ones(1000, np.float64) for _ in range(4)]
+k.adam_flat(*a64, *[np.float64(x) for x in s])
+t5 = time.perf_counter()
+print(json.dumps({"import torch s": round(t1 - t0, 3), "import numba s": round(t2 - t1, 3),
+                  "import module s": round(t3 - t2, 3),
+                  "first numba call, fp32 (incl. numba runtime init) s": round(t4 - t3, 3),
+                  "second signature, fp64 s": round(t5 - t4, 3)}))
 """
 
 
@@ -465,14 +685,16 @@ def numba_cache_test(workdir: Path) -> dict:
 def markdown_layout(res: dict) -> str:
     lines = [
         f"**{res['layout']}** ({res['tensors']:,d} tensors, {res['params']:,d} params; "
-        f"ceiling {res['ceiling Mparam/s']:.0f} Mparam/s)",
+        f"ceiling {res['ceiling Mparam/s']:.0f} Mparam/s; "
+        f"{'L3 flushed before each sample' if res['cache flushed before each sample'] else 'no cache flush'})",
         "",
-        "| case | ms/step | Mparam/s | x torch fused | % of ceiling |",
-        "|---|---:|---:|---:|---:|",
+        "| case | ms/step (best) | median | Mparam/s | x torch fused | % of ceiling | page faults/step |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in res["rows"]:
         lines.append(
-            f"| {r['case']} | {r['ms']:.2f} | {r['Mparam/s']:.0f} | {r['x torch fused']:.2f} | {r['% ceiling']:.0f} |"
+            f"| {r['case']} | {r['ms']:.2f} | {r['median ms']:.2f} | {r['Mparam/s']:.0f} | "
+            f"{r['x torch fused']:.2f} | {r['% ceiling']:.0f} | {r['page faults/step']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -483,6 +705,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-cpp", action="store_true", help="skip the C++ load_inline build")
     ap.add_argument("--skip-cache-test", action="store_true")
+    ap.add_argument("--skip-other-rules", action="store_true")
+    ap.add_argument("--no-flush", action="store_true", help="do not evict the L3 cache before each timed sample")
     ap.add_argument("--json", type=Path, default=None, help="write all results here")
     args = ap.parse_args(argv)
     layouts = [s.strip() for s in args.layouts.split(",") if s.strip()]
@@ -501,15 +725,19 @@ def main(argv=None) -> int:
         "torch threads": torch.get_num_threads(),
         "cpu count": os.cpu_count(),
         "cpu capability": torch.backends.cpu.get_cpu_capability(),
+        "load average at start (1/5/15 min)": os.getloadavg(),
     }
     log(f"kernel_choice: {report['date']}, torch {torch.__version__}, {report['cpu count']} CPUs, workdir {workdir}")
+    load1 = os.getloadavg()[0]
+    if load1 > 0.5 * (os.cpu_count() or 1):
+        log(f"WARNING: load average {load1:.1f} on {os.cpu_count()} CPUs - other jobs are running; compare ratios")
     try:
-        log("[1/6] build and first-call cost")
+        log("[1/7] build and first-call cost")
         kern, report["build"] = build_all(args.skip_cpp, workdir)
         import numba
 
         report["numba"] = numba.__version__
-        log("[2/6] exactness vs torch.optim.Adam (10 steps)")
+        log("[2/7] exactness vs torch.optim.Adam (10 steps)")
         report["exactness"] = exactness(kern)
         for r in report["exactness"]:
             log(
@@ -517,32 +745,49 @@ def main(argv=None) -> int:
                 f"(p {r['p elems != single']}, m {r['m elems != single']}, v {r['v elems != single']} elems "
                 f"differ); vs fused max|dp| {r['max|dp| vs fused']:.2e} ({r['p elems != fused']} elems)"
             )
-        log("[3/6] per-call overhead, 1k-element tensor (us/call)")
+        log("[3/7] per-call overhead, 1k-element tensor (us/call)")
         report["call overhead us"] = call_overhead(kern)
         for k, v in report["call overhead us"].items():
             log(f"    {k:50s} {v:7.2f} us")
-        log("[4/6] threads")
+        log("[4/7] threads")
         report["threads"] = thread_tests(kern)
         for k, v in report["threads"].items():
             log(f"    {k}: {v}")
-        log("[5/6] layouts")
+        log("[5/7] layouts")
         report["layouts"] = []
         for lay in layouts:
-            report["layouts"].append(bench_layout(lay, kern, args.repeats))
+            report["layouts"].append(bench_layout(lay, kern, args.repeats, flush=not args.no_flush))
+        if args.skip_other_rules:
+            report["other rules"] = "skipped"
+        else:
+            log("[5b/7] rules without a torch fused kernel, 10000x1k (Adamax numba prototype)")
+            report["other rules"] = other_rules(kern, args.repeats, flush=not args.no_flush)
+        log("[6/7] peak extra memory of one step on one 25M-element fp32 tensor (subprocesses)")
+        report["peak extra memory"] = peak_memory(workdir)
         if args.skip_cache_test:
             report["numba cache"] = "skipped"
         else:
-            log("[6/6] numba cache=True from a package directory (subprocesses)")
+            log("[7/7] numba cache=True from a package directory (subprocesses)")
             report["numba cache"] = numba_cache_test(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["total run s"] = time.perf_counter() - t_start
+    report["load average at end (1/5/15 min)"] = os.getloadavg()
 
     print()
     print(f"command: {report['command']}  date: {report['date']}  total {report['total run s']:.0f} s")
+    print(
+        f"load average start {report['load average at start (1/5/15 min)']}, "
+        f"end {tuple(round(x, 2) for x in report['load average at end (1/5/15 min)'])}"
+    )
     for res in report["layouts"]:
         print()
         print(markdown_layout(res))
+    if isinstance(report["other rules"], dict):
+        print("\n**Rules without a torch fused CPU kernel, 10000x1k** (Mparam/s)\n")
+        print("| case | ms/step | Mparam/s | page faults/step |\n|---|---:|---:|---:|")
+        for r in report["other rules"]["rows"]:
+            print(f"| {r['case']} | {r['ms']:.2f} | {r['Mparam/s']:.0f} | {r['page faults/step']:.0f} |")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
         print(f"\nwrote {args.json}")

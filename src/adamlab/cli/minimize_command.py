@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
 import adamlab
 from adamlab.cli.expression import Expression
 from adamlab.cli.progress import progress
+from adamlab.lab.results import finite_or_none
 from adamlab.rules import OPTIMIZER_NAMES, PRESETS, make_rule
 
 ORDER = 20
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         )
     plot = res.plot(args.plot) if args.plot else None
     if args.json:
-        print(json.dumps(_finite_or_none(res.to_dict()), allow_nan=False))
+        print(json.dumps(finite_or_none(res.to_dict()), allow_nan=False))
     else:
         x = res.x if expr.dimension == 1 else ", ".join(f"{v:.8g}" for v in res.x)
         print(f"x = {x:.8g}" if expr.dimension == 1 else f"x, y = {x}")
@@ -65,17 +65,6 @@ def run(args: argparse.Namespace) -> int:
         if plot:
             print(f"plot written to {plot}")
     return 0
-
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or inf: write null for them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
 
 
 def _floats(option: str, text: str) -> list[float]:

@@ -191,7 +191,7 @@ class Comparison:
             "elapsed_s": round(self.elapsed_s, 3),
             "optimizers": {name: r.to_dict(curves) for name, r in self.optimizers.items()},
         }
-        return _finite_or_none(out)
+        return finite_or_none(out)
 
     def save_json(self, out: str | Path) -> Path:
         path = Path(out)
@@ -236,11 +236,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or inf: replace them (in nested lists and dicts) by None, written as null."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     return value
