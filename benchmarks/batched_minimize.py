@@ -18,7 +18,8 @@ import numpy as np
 
 import adamlab
 from adamlab.lab.functions import get_function
-from adamlab.lab.minimize import minimize, minimize_batched
+from adamlab.lab.minimize import minimize
+from adamlab.lab.minimize_batched import minimize_batched
 
 LRS = np.logspace(-5, 2, 36)  # DeepOBS's grid: the lab's default tuning run
 

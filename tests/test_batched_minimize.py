@@ -8,7 +8,8 @@ import torch
 
 import adamlab
 from adamlab.lab.functions import get_function
-from adamlab.lab.minimize import minimize, minimize_batched
+from adamlab.lab.minimize import minimize
+from adamlab.lab.minimize_batched import minimize_batched
 
 ROSENBROCK = get_function("rosenbrock")
 

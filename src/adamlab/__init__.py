@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 from adamlab.errors import NonFiniteError
+from adamlab.lab.compare import compare
 from adamlab.lab.minimize import History, MinimizeResult, minimize
+from adamlab.lab.minimize_batched import minimize_batched
 from adamlab.rules import (
     OPTIMIZER_NAMES,
     PRESETS,
@@ -51,6 +53,8 @@ __all__ = [
     "RMSprop",
     "Rule",
     "__version__",
+    "compare",
     "make_rule",
     "minimize",
+    "minimize_batched",
 ]

@@ -279,7 +279,4 @@ class _numpy_evaluator:
         return float(f.reshape(())), g  # a size-1 array of any shape (float() refuses shape (1,))
 
 
-# The batched mode (K learning rates or K starts as one array computation) lives in its own module.
-from adamlab.lab.minimize_batched import BatchedMinimizeResult, minimize_batched  # noqa: E402
-
-__all__ = ["BatchedMinimizeResult", "History", "MinimizeResult", "minimize", "minimize_batched"]
+__all__ = ["History", "MinimizeResult", "minimize"]  # the batched mode lives in adamlab.lab.minimize_batched

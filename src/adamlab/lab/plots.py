@@ -211,7 +211,7 @@ def plot_contour_paths(
     if start is not None:
         ax.plot(*start, "o", ms=11, mfc="white", mec="k", mew=2, zorder=6, label="start")
     for i, (mx, my) in enumerate(minima):
-        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=6, label="minimum" if i == 0 else None)
+        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=4, label="minimum" if i == 0 else None)
     ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
     ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
     fig.legend(loc="outside lower center", ncols=3, fontsize="small")
