@@ -55,3 +55,16 @@ def round_robin(
 
 def best_of(fn: Callable[[], object], repeats: int = 7, inner: int = 1, warmup: int = 1) -> float:
     return round_robin({"x": fn}, repeats=repeats, warmup=warmup, inner={"x": inner})["x"]["best"]
+
+
+_FLUSH: list = []
+
+
+def flush_caches() -> None:
+    """Stream over 1 GiB (more than this host's 480 MiB L3) so the next sample starts from DRAM,
+    as an optimizer step does in training (forward/backward evict the optimizer state)."""
+    if not _FLUSH:
+        import torch
+
+        _FLUSH.append(torch.zeros(256 * 1024 * 1024))
+    _FLUSH[0].add_(1.0)

@@ -14,10 +14,11 @@ concurrent in-place streams, nothing else. Three probes, timed side by side:
 * ``numpy add 1 thread``: ``np.add(a, b, out=a)`` is single-threaded - what one core streams.
 
 Numbers are Mparam/s at ``bytes_per_param`` (28 for fp32 Adam; AMSGrad 36, SGD momentum 20).
-Note: this host's L3 is large (480 MiB), so a 10M-param layout (4 x 40 MB) partly stays in
-cache between steps; the ceiling must be measured at the same total size as the kernel.
+Note: this host's L3 is large (480 MiB), so a 10M-param layout (4 x 40 MB) would stay in cache
+between samples; by default the cache is flushed (1 GiB streamed) before every sample, as
+``kernel_choice.py`` does, and the ceiling is measured at the same total size as the kernel.
 
-Usage: ``python benchmarks/ceiling.py [--params 50000000] [--repeats 7]``.
+Usage: ``python benchmarks/ceiling.py [--params 50000000] [--repeats 7] [--no-flush]``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from _timing import round_robin
+from _timing import flush_caches, round_robin
 
 READS, WRITES = 4, 3
 
@@ -77,9 +78,9 @@ def mparams_per_s(seconds: float, n: int, bytes_per_elem: float, bytes_per_param
     return gbytes_per_s * 1e9 / bytes_per_param / 1e6
 
 
-def measure(n: int, repeats: int = 7, bytes_per_param: float = 28.0) -> dict[str, dict[str, float]]:
+def measure(n: int, repeats: int = 7, bytes_per_param: float = 28.0, flush: bool = True) -> dict[str, dict[str, float]]:
     cases, bpe, _keep = ceiling_cases(n)
-    times = round_robin(cases, repeats=repeats, warmup=1)
+    times = round_robin(cases, repeats=repeats, warmup=1, before=flush_caches if flush else None)
     out = {}
     for name, t in times.items():
         out[name] = {
@@ -95,6 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--params", type=int, default=50_000_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--bytes-per-param", type=float, default=28.0)
+    ap.add_argument("--no-flush", action="store_true", help="keep the L3 cache warm between samples")
     args = ap.parse_args(argv)
     import numba
 
@@ -103,8 +105,12 @@ def main(argv=None) -> int:
         f"({numba.get_num_threads()} threads), {time.strftime('%Y-%m-%d %H:%M')}",
         flush=True,
     )
-    print(f"{args.params:,d} elements per array, best of {args.repeats}", flush=True)
-    res = measure(args.params, args.repeats, args.bytes_per_param)
+    print(
+        f"{args.params:,d} elements per array, best of {args.repeats}, "
+        f"{'warm L3' if args.no_flush else 'L3 flushed before each sample'}",
+        flush=True,
+    )
+    res = measure(args.params, args.repeats, args.bytes_per_param, flush=not args.no_flush)
     print(f"| probe | ms | GB/s | Mparam/s at {args.bytes_per_param:g} B/param |")
     print("|---|---|---|---|")
     for name, r in res.items():

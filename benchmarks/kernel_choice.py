@@ -45,7 +45,7 @@ from pathlib import Path
 import _adam_kernels as K
 import numpy as np
 import torch
-from _timing import round_robin
+from _timing import flush_caches, round_robin
 from ceiling import ceiling_cases, mparams_per_s
 from layouts import LAYOUTS, describe, numel, total_params
 
@@ -313,17 +313,6 @@ def thread_tests(kern: Kernels, n: int = 20_000_000) -> dict:
 # --------------------------------------------------------------------------- 5. layouts
 
 
-_FLUSH: list = []
-
-
-def flush_caches() -> None:
-    """Stream over 1 GiB (> this host's 480 MiB L3) so every sample starts from DRAM, as an
-    optimizer step does in training (forward/backward evict the state between steps)."""
-    if not _FLUSH:
-        _FLUSH.append(torch.zeros(256 * 1024 * 1024))
-    _FLUSH[0].add_(1.0)
-
-
 def bench_layout(name: str, kern: Kernels, repeats: int, flush: bool = True) -> dict:
     shapes = LAYOUTS[name]()
     n = total_params(shapes)
@@ -384,7 +373,7 @@ def bench_layout(name: str, kern: Kernels, repeats: int, flush: bool = True) -> 
     if kern.cpp is not None:
         cases["C++ load_inline on the flat buffer"] = lambda: kern.cpp_step(P, G, M, V, next_t())
     if multi:
-        sep_np = [K.numpy_views(*t) for t in sep]
+        sep_np = [K.numpy_views(*(x.view(-1) for x in t)) for t in sep]  # kernels take 1-D arrays
 
         def numba_per_tensor():
             sc = Kernels.np_scalars(next_t(), torch.float32)
