@@ -234,8 +234,9 @@ def test_matches_torch_optim_on_an_mlp(name, seed):
 @pytest.mark.parametrize("name", NAMES)
 def test_matches_torch_optim_closed_loop(name, problem, seed):
     """Each model takes its own gradient (the real training loop). Teacher-forced runs agree to < 1e-13; here
-    the MLP amplifies 1-ulp differences to ~1e-12 within 40 steps, hence 1e-10."""
-    run_side_by_side(name, problem, seed, steps=40, closed_loop=True, rtol=1e-10)
+    the MLP amplifies 1-ulp differences to ~1e-12 within 40 steps (to ~2e-10 in RMSprop's momentum buffer on
+    the fast path, whose sqrt is correctly rounded where torch's vectorised sqrt is not), hence 1e-9."""
+    run_side_by_side(name, problem, seed, steps=40, closed_loop=True, rtol=1e-9)
 
 
 def test_hyperparameter_draws_cover_the_options():
@@ -538,7 +539,10 @@ def test_parameter_dtypes(name, dtype):
                 new, states[p] = rule.step(p.to(state_dtype), p.grad.to(state_dtype), state, t)
                 p.copy_(new)
     for p, q in zip(model.parameters(), check.parameters(), strict=True):
-        assert torch.equal(p, q)
+        if dtype in (torch.float32, torch.float64):  # the fast path's kernel: the rule to a few ulp (its sqrt
+            assert max_rel_diff(p, q) <= 8 * torch.finfo(dtype).eps  # is correctly rounded; torch's is not)
+        else:
+            assert torch.equal(p, q)
 
 
 def test_float32_matches_torch_optim_closely():

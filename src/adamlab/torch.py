@@ -6,6 +6,9 @@
 
 Keyword names and defaults equal torch.optim's for the same option; see each rule in
 :mod:`adamlab.rules` for the math and the extra options (``eps_hat``, ``bias_correction``, ...).
+Dense float32/float64 CPU parameters take the fast path by default (a flat buffer per (device, dtype), one
+numba kernel call per param group, checked against the rules; ``fast=False`` turns it off; see
+docs/fast-path.md).
 ``export_state(opt)``/``import_state(opt, checkpoint)`` move the state to and from the other faces
 (:mod:`adamlab.checkpoint`).
 """

@@ -4,6 +4,10 @@ Everything torch users rely on keeps working: param groups with their own hyperp
 ``zero_grad``, ``state_dict``/``load_state_dict``, LR schedulers (they edit ``group["lr"]``) and hooks.
 The math is not written here: each step calls the group's rule on the parameter, its gradient and its
 state. State keys are torch.optim's (``exp_avg``, ``exp_avg_sq``, ...), so state dicts interchange with it.
+
+By default dense float32/float64 CPU parameters take the fast path (:mod:`adamlab.kernels.fast_step`): they
+are moved into one flat buffer per (device, dtype) and each group is stepped by one kernel call that the
+tests check against the same rule; ``fast=False`` keeps every parameter on the plain path below.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 from adamlab.errors import NonFiniteError
+from adamlab.kernels.fast_step import FastPath
 from adamlab.rules import Averaged, Rule
 from adamlab.rules.base import NONFINITE_POLICIES, check_choice
 
@@ -35,6 +40,10 @@ class RuleOptimizer(torch.optim.Optimizer):
             for this step and counts it in ``skipped_steps``; ``"ignore"`` applies the step as torch.optim would.
         state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's
             dtype for float32/float64 and float32 for float16/bfloat16 parameters.
+        fast: move dense float32/float64 CPU parameters into a flat buffer and step each param group with
+            one kernel call (default True; see :mod:`adamlab.kernels.fast_step`). Their ``.data`` then views
+            that buffer (``torch.save`` of a single parameter saves the whole buffer; ``model.state_dict()`` and
+            the optimizer's ``state_dict()`` save compactly). ``False``: the plain per-parameter path.
         foreach, fused: accepted for drop-in compatibility with torch.optim and ignored.
     """
 
@@ -49,6 +58,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         averaging_decay: float = 0.999,
         nonfinite: str = "raise",
         state_dtype: torch.dtype | None = None,
+        fast: bool = True,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -65,7 +75,35 @@ class RuleOptimizer(torch.optim.Optimizer):
         self.state_dtype = state_dtype
         self.skipped_steps = 0
         self._rules: dict[tuple, Rule | Averaged] = {}
+        self.fast = bool(fast)
         super().__init__(params, defaults)
+
+    # --- state: torch.optim's per-parameter dicts (views of the flat state on the fast path) -----------
+
+    @property
+    def state(self) -> Any:
+        """Per-parameter state dicts, as torch.optim (fast-path entries are views of the flat state)."""
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.sync_state()  # step counts are written into the dicts only when they are looked at
+        return self.__dict__["state"]
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.__dict__["state"] = value
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.drop()  # a new state: the next step adopts it
+
+    @property
+    def _raw_state(self) -> Any:
+        return self.__dict__["state"]
+
+    def _fast_path(self) -> FastPath | None:
+        fast = self.__dict__.get("_fast")
+        if fast is None and self.__dict__.get("fast", False):
+            fast = self._fast = FastPath(self)
+        return fast
 
     # --- rules per group -------------------------------------------------------------------------------
 
@@ -76,6 +114,9 @@ class RuleOptimizer(torch.optim.Optimizer):
         except ValueError:
             self.param_groups.pop()  # an invalid group is not kept (the optimizer stays usable)
             raise
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.invalidate()
 
     def rule_for(self, group: dict[str, Any]) -> Rule | Averaged:
         """The rule this group's current hyperparameters describe (cached; schedulers may change them)."""
@@ -105,7 +146,12 @@ class RuleOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if self.nonfinite != "ignore" and not self._all_finite(loss):
+        fast = self._fast_path()
+        work = fast.prepare() if fast is not None else []  # changes nothing yet
+        plain = fast.plain if fast is not None else [group["params"] for group in self.param_groups]
+        if self.nonfinite != "ignore" and not (
+            self._all_finite(loss, [p for params in plain for p in params]) and (fast is None or fast.all_finite(work))
+        ):
             if self.nonfinite == "raise":
                 raise NonFiniteError(
                     "non-finite gradient or loss: no parameter was changed "
@@ -113,17 +159,20 @@ class RuleOptimizer(torch.optim.Optimizer):
                 )
             self.skipped_steps += 1
             return loss
-        for group in self.param_groups:
-            self._step_group(group, self.rule_for(group))
+        if fast is not None:
+            fast.run(work)
+        for group, params in zip(self.param_groups, plain, strict=True):
+            if params:
+                self._step_group(group, self.rule_for(group), params)
         return loss
 
-    def _step_group(self, group: dict[str, Any], rule: Rule | Averaged) -> None:
-        for p in group["params"]:
+    def _step_group(self, group: dict[str, Any], rule: Rule | Averaged, params: list[torch.Tensor]) -> None:
+        for p in params:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            state = self.state[p]
+            state = self._raw_state[p]
             dtype = self.compute_dtype(p)
             param, grad = _real(p).to(dtype), _real(p.grad).to(dtype)
             if not state:
@@ -133,10 +182,26 @@ class RuleOptimizer(torch.optim.Optimizer):
             inner = {k: _real(v) for k, v in state.items() if k != "step"}
             new_param, new_state = rule.step(param, grad, inner, state["step"])
             _real(p).copy_(new_param)
-            state.update({k: _stored(v, p) for k, v in new_state.items()})
+            state.update({k: _stored(_not_aliasing(v, grad), p) for k, v in new_state.items()})
 
-    def _all_finite(self, loss: Any) -> bool:
-        checks = [torch.isfinite(p.grad).all() for g in self.param_groups for p in g["params"] if p.grad is not None]
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """As torch.optim; with ``set_to_none=False`` fast-path gradients become views of one flat gradient
+        buffer (zeroed in one pass), so that autograd accumulates into it and the step reads it in place."""
+        fast = self.__dict__.get("_fast")
+        plain = fast.point_grads_to_flat() if fast is not None and not set_to_none else None
+        if plain is None:
+            return super().zero_grad(set_to_none)
+        for p in plain:  # torch.optim's zero_grad(set_to_none=False) for the rest
+            if p.grad is not None:
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
+                else:
+                    p.grad.requires_grad_(False)
+                p.grad.zero_()
+        return None
+
+    def _all_finite(self, loss: Any, params: list[torch.Tensor]) -> bool:
+        checks = [torch.isfinite(p.grad).all() for p in params if p.grad is not None]
         if torch.is_tensor(loss):
             checks.append(torch.isfinite(loss).all())
         elif isinstance(loss, float):
@@ -178,6 +243,17 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     # --- checkpoints ------------------------------------------------------------------------------------
 
+    def state_dict(self) -> dict[str, Any]:
+        """As torch.optim; fast-path entries are copies, so that saving one parameter's state saves only it."""
+        state_dict = super().state_dict()
+        fast = self.__dict__.get("_fast")
+        if fast is not None and fast.buffers:
+            live = {id(d) for b in fast.buffers for seg in b.segments for d in seg.dicts if d is not None}
+            for key, entry in state_dict["state"].items():
+                if id(entry) in live:
+                    state_dict["state"][key] = {k: v.clone() if torch.is_tensor(v) else v for k, v in entry.items()}
+        return state_dict
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict of this class or of the matching torch.optim class.
 
@@ -214,6 +290,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             new_state[p] = self._loaded_param_state(p, dict(value), group_of[id(p)], key)
         self.__setstate__({"state": new_state, "param_groups": new_groups})
         self._rules.clear()
+        fast = self.__dict__.get("_fast")
+        if fast is not None:
+            fast.drop()  # the next step moves the loaded state into new flat arrays
 
     def _loaded_param_state(self, p: torch.Tensor, value: dict[str, Any], group: dict[str, Any], key: Any) -> dict:
         rule = self.rule_for(group)
@@ -251,6 +330,14 @@ def _real(t: torch.Tensor) -> torch.Tensor:
 def _stored(value: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """State is stored with the parameter's shape (complex again for complex parameters)."""
     return torch.view_as_complex(value.contiguous()) if p.is_complex() and value.ndim > 0 else value
+
+
+def _not_aliasing(value: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """A state entry that is the gradient itself (SGD's first buffer b = g) must not stay it: ``.grad`` is
+    zeroed and accumulated in place by ``zero_grad(set_to_none=False)`` and autograd."""
+    if value.untyped_storage().data_ptr() == grad.untyped_storage().data_ptr():
+        return value.clone()
+    return value
 
 
 def _hashable(value: Any) -> Any:

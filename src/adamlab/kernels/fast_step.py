@@ -1,0 +1,399 @@
+"""The PyTorch face's fast path: every eligible parameter in a flat buffer, one kernel call per param group.
+
+Eligible: a dense, contiguous float32/float64 CPU parameter whose state dtype is its own dtype and whose
+memory no other object shares (see :func:`~adamlab.kernels.flat_buffer.movable`). Everything else
+(other devices, low-precision or complex parameters, sparse gradients, ``state_dtype`` overrides) stays on
+the plain path, parameter by parameter, with unchanged behaviour.
+
+Per group, the math comes from one of two places, never from anywhere else:
+
+- the rule's numba kernel (:mod:`~adamlab.kernels.cpu_kernels`), when :mod:`~adamlab.kernels.kernel_plans`
+  has a plan for the rule's exact type and options;
+- otherwise the generic flat path: the rule's own ``step`` applied to the flat views in chunks (small
+  enough that its temporaries stay within ~5% of the parameters), e.g. for ``averaging=`` or when numba is
+  not installed.
+
+The optimizer's ``state`` keeps torch.optim's per-parameter dicts; their tensors are views of the flat state.
+Step counts live in an array and are written into the dicts only when ``optimizer.state`` is read; a dict
+changed from outside (``import_state``, a user edit) is noticed at the next step and copied in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+
+from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
+from adamlab.kernels.kernel_plans import KernelPlan, plan_for
+
+_FAST_DTYPES = (torch.float32, torch.float64)
+#: below this many elements a segment runs on one thread (waking the pool costs more than it saves)
+_PARALLEL_MIN = 1 << 16
+#: one parallel kernel at a time: numba's fallback threading layer (workqueue) aborts on concurrent calls
+_KERNEL_LOCK = threading.Lock()
+
+
+def load_kernels() -> Any:
+    """:mod:`adamlab.kernels.cpu_kernels`, or None when numba is missing or disabled (generic path then)."""
+    try:
+        import numba
+
+        if numba.config.DISABLE_JIT:
+            return None
+        from adamlab.kernels import cpu_kernels
+    except ImportError:
+        return None
+    return cpu_kernels
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleInfo:
+    """What the fast path needs to know about one rule object."""
+
+    state_names: tuple[str, ...]  # per-element state entries
+    scalar_names: tuple[str, ...]  # 0-d per-tensor entries (NAdam's mu_product)
+    plan: KernelPlan | None  # None: the generic flat path
+
+
+@dataclasses.dataclass
+class Work:
+    """One segment's share of one step."""
+
+    segment: Segment
+    rule: Any
+    info: RuleInfo
+    grad_ptrs: np.ndarray
+    has: np.ndarray | None  # tensors with a gradient (None: all)
+    keep: list[torch.Tensor]  # contiguous copies of non-contiguous gradients, alive for the step
+
+
+class FastPath:
+    """Flat buffers and kernels behind one :class:`~adamlab.adapters.torch_optimizer.RuleOptimizer`."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.opt = optimizer
+        self.kernels = load_kernels()
+        self.buffers: list[FlatBuffer] | None = None  # None: (re)build at the next step
+        self.plain: list[list[torch.Tensor]] = []  # per group, the parameters left on the plain path
+        self.snapshot: list[list[int]] = []  # per group, the data pointers the layout was built with
+        self.state_read = False  # optimizer.state was handed out: check the dicts at the next step
+        self.steps_synced = True  # the dicts' "step" entries are up to date
+        self.excluded: set[int] = set()  # ids of parameters whose state could not be adopted
+        self._infos: dict[int, tuple[Any, RuleInfo]] = {}
+        self._slots: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, ...]] = {}
+        self._old_storages: set[int] = set()  # flat storages of earlier layouts
+
+    # --- layout ------------------------------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Rebuild the buffers at the next step (param groups, dtypes or state were changed)."""
+        if self.buffers is not None:
+            self._dissolve()
+            self._old_storages |= {b.flat.untyped_storage().data_ptr() for b in self.buffers}
+        self.buffers = None
+
+    def drop(self) -> None:
+        """Forget the buffers without touching ``optimizer.state`` (it was replaced); the next step rebuilds."""
+        if self.buffers is not None:
+            self._old_storages |= {b.flat.untyped_storage().data_ptr() for b in self.buffers}
+        self.buffers = None
+        self.excluded.clear()  # a new state may fit where the old one did not
+
+    def info(self, rule: Any) -> RuleInfo:
+        cached = self._infos.get(id(rule))
+        if cached is None or cached[0] is not rule:
+            init = rule.init(torch.zeros(1, dtype=torch.float64))
+            names = tuple(k for k, v in init.items() if v.ndim > 0)
+            scalars = tuple(k for k, v in init.items() if v.ndim == 0)
+            plan = plan_for(rule) if self.kernels is not None else None
+            if plan is not None and (not set(names) <= set(plan.slots) or set(scalars) - {"mu_product"}):
+                plan = None
+            if len(self._infos) > 256:  # a schedule makes a new rule per lr: keep the cache small
+                self._infos.clear()
+            cached = self._infos[id(rule)] = (rule, RuleInfo(names, scalars, plan))
+        return cached[1]
+
+    def _eligible(self, p: torch.Tensor, d: Any, info: RuleInfo) -> bool:
+        if p.device.type != "cpu" or p.dtype not in _FAST_DTYPES or p.layout != torch.strided:
+            return False
+        if self.opt.compute_dtype(p) != p.dtype or not p.is_contiguous() or id(p) in self.excluded:
+            return False
+        if d and not state_fits(d, tuple(p.shape), info.state_names, info.scalar_names):
+            self.excluded.add(id(p))  # a malformed state: the plain path reports it as before
+            return False
+        return movable(p)
+
+    def _build(self) -> None:
+        groups = self.opt.param_groups
+        state = self.opt._raw_state
+        by_key: dict[tuple, list[tuple[int, list[torch.Tensor]]]] = {}
+        self.plain, self.snapshot = [], []
+        counts: dict[int, int] = {}
+        for group in groups:
+            for p in group["params"]:
+                counts[id(p)] = counts.get(id(p), 0) + 1
+        for i, group in enumerate(groups):
+            info = self.info(self.opt.rule_for(group))
+            plain, runs = [], {}
+            for p in group["params"]:
+                if counts[id(p)] == 1 and self._eligible(p, state.get(p), info):
+                    runs.setdefault((p.device, p.dtype), []).append(p)
+                else:
+                    plain.append(p)
+            for key, params in runs.items():
+                by_key.setdefault(key, []).append((i, params))
+            self.plain.append(plain)
+        self.buffers = [FlatBuffer(runs) for runs in by_key.values()]
+        self.snapshot = [_data_ptrs(group["params"]) for group in groups]
+        for buffer in self.buffers:
+            for segment in buffer.segments:
+                info = self.info(self.opt.rule_for(groups[segment.group_index]))
+                segment.allocate_state(info.state_names, info.scalar_names)
+                for j, p in enumerate(segment.params):
+                    if state.get(p):
+                        state[p] = segment.adopt(j, state[p])
+                segment.all_started = bool(segment.started.all())
+        self._slots.clear()
+        _own_storage([p for plain in self.plain for p in plain], self._old_storages)
+        self._old_storages = set()
+
+    def _dissolve(self) -> None:
+        """Give every fast parameter's state its own tensors again (the buffers are about to go)."""
+        state = self.opt._raw_state
+        for buffer in self.buffers or ():
+            for segment in buffer.segments:
+                if not self.steps_synced:
+                    segment.sync_steps()
+                for j, p in enumerate(segment.params):
+                    d = state.get(p)
+                    if d is not None and d is segment.dicts[j]:
+                        state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in d.items()}
+        self.steps_synced = True
+
+    def _layout_ok(self) -> bool:
+        """True while every group lists the same parameters, each still at its address (one ``data_ptr``
+        per parameter: catches ``.data`` reassignment and edits of ``group["params"]``)."""
+        groups = self.opt.param_groups
+        if self.buffers is None or len(groups) != len(self.snapshot):
+            return False
+        return all(_data_ptrs(group["params"]) == ptrs for group, ptrs in zip(groups, self.snapshot, strict=True))
+
+    # --- optimizer.state ------------------------------------------------------------------------------
+
+    def sync_state(self) -> None:
+        """Bring the step counts of the state dicts up to date and watch for edits (``optimizer.state`` read)."""
+        if self.steps_synced:  # (writing them again would undo an edit made since)
+            self.state_read = self.buffers is not None
+            return
+        for buffer in self.buffers or ():
+            for segment in buffer.segments:
+                segment.sync_steps()
+        self.steps_synced = True
+        self.state_read = self.buffers is not None
+
+    def _check_state(self) -> None:
+        """Copy in state dicts that were replaced, edited or removed from outside since the last step."""
+        state = self.opt._raw_state
+        for buffer in self.buffers:
+            for segment in buffer.segments:
+                for j, p in enumerate(segment.params):
+                    d = state.get(p)
+                    if segment.started[j] and segment.is_live(j, d):
+                        continue
+                    if not d:
+                        if segment.started[j]:
+                            segment.forget(j)
+                    elif segment.adoptable(j, d):
+                        state[p] = segment.adopt(j, d)
+                    else:  # malformed: hand the parameter to the plain path, which reports it
+                        self.excluded.add(id(p))
+                        self.invalidate()
+                        return
+
+    # --- the step -------------------------------------------------------------------------------------
+
+    def prepare(self) -> list[Work]:
+        """Check the layout (rebuilding if needed) and collect each segment's gradients; changes nothing."""
+        if not self._layout_ok():
+            self.invalidate()
+            self._build()
+        if self.state_read:
+            self.state_read = False
+            self._check_state()
+            if self.buffers is None:
+                self._build()
+        work = []
+        groups = self.opt.param_groups
+        owner = type(self.opt).__name__
+        for buffer in self.buffers:
+            for segment in buffer.segments:
+                rule = self.opt.rule_for(groups[segment.group_index])
+                info = self.info(rule)
+                if (info.state_names, info.scalar_names) != (segment.state_names, segment.scalar_names):
+                    self.invalidate()  # the group's options changed its state (e.g. amsgrad switched on)
+                    return self.prepare()
+                ptrs, has, keep = segment.grad_table(owner)
+                if has is None or has.any():
+                    work.append(Work(segment, rule, info, ptrs, has, keep))
+        return work
+
+    def all_finite(self, work: list[Work]) -> bool:
+        """True when no gradient of the fast path holds a NaN or ±inf."""
+        for w in work:
+            seg = w.segment
+            if self.kernels is not None:
+                with _KERNEL_LOCK:
+                    bad = self.kernels.count_nonfinite(seg.flat_np, w.grad_ptrs, seg.starts, self._threads(seg))
+                if bad:
+                    return False
+                continue
+            for p in _stepped(seg.params, w.has):  # no numba: torch's check, tensor by tensor
+                if not torch.isfinite(p.grad).all():
+                    return False
+        return True
+
+    def run(self, work: list[Work]) -> None:
+        """Apply each segment's step (after :meth:`prepare` and the non-finite check)."""
+        self.steps_synced = not work
+        for w in work:
+            seg, has = w.segment, w.has
+            if has is None:
+                seg.steps += 1
+            else:
+                seg.steps[has] += 1
+            if not seg.all_started:
+                self._start(seg, w.rule, has)
+            if w.info.plan is not None:
+                self._run_kernel(w)
+            else:
+                self._run_generic(w)
+            torch.autograd.graph.increment_version(_stepped(seg.params, has))
+
+    def _start(self, seg: Segment, rule: Any, has: np.ndarray | None) -> None:
+        """Give tensors stepped for the first time the rule's initial state."""
+        new = ~seg.started if has is None else has & ~seg.started
+        index = np.flatnonzero(new)
+        if index.size == 0:
+            return
+        state = self.opt._raw_state
+        everything = index.size == len(seg.params)
+        runs = [(0, len(seg.params))] if everything else [(int(j), int(j) + 1) for j in index]
+        for ja, jb in runs:
+            for a, b in _chunks(int(seg.starts[ja]), int(seg.starts[jb]), self._chunk(seg)):
+                init = {k: v for k, v in rule.init(seg.flat[a:b]).items() if v.ndim > 0}
+                for name, value in init.items():
+                    seg.state_rows[name][a:b].copy_(value)
+            if seg.scalar_names:
+                first = int(seg.starts[ja])
+                init = rule.init(seg.flat[first : first + 1])
+                for name in seg.scalar_names:
+                    seg.scalars[name][ja:jb] = init[name]
+        for j in index:
+            state[seg.params[j]] = seg.start(int(j))
+        seg.all_started = bool(seg.started.all())
+
+    def _run_kernel(self, w: Work) -> None:
+        seg, plan = w.segment, w.info.plan
+        mu = seg.scalars_np.get("mu_product")
+        coefs = plan.rows(seg.steps, w.has, mu)
+        s0, s1, s2 = self._slot_arrays(seg, plan.slots)
+        step = self.kernels.STEPS[plan.kernel]
+        with _KERNEL_LOCK:
+            step(seg.flat_np, s0, s1, s2, w.grad_ptrs, seg.starts, coefs, plan.flags, self._threads(seg))
+
+    def _slot_arrays(self, seg: Segment, slots: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        key = (id(seg), slots)
+        arrays = self._slots.get(key)
+        if arrays is None:
+            empty = np.empty(0, dtype=seg.flat_np.dtype)
+            arrays = tuple(seg.state_np.get(name, empty) for name in slots) + (empty,) * (3 - len(slots))
+            self._slots[key] = arrays
+        return arrays
+
+    def _run_generic(self, w: Work) -> None:
+        """The rule's own ``step`` on chunks of the flat views: runs of tensors at the same step count."""
+        seg, rule = w.segment, w.rule
+        next(b for b in self.buffers if seg in b.segments).ensure_grad()
+        grads = list(map(GRAD, seg.params))
+        for j in np.flatnonzero(w.has) if w.has is not None else range(len(seg.params)):
+            if grads[j] is not seg.grad_views[j]:  # gather: the rule needs the gradient contiguous too
+                seg.grad_views[j].copy_(grads[j])
+        grad = seg.grad
+        per_tensor = bool(seg.scalar_names)
+        for ja, jb in _runs(seg.steps, w.has, per_tensor):
+            t = int(seg.steps[ja])
+            for a, b in _chunks(int(seg.starts[ja]), int(seg.starts[jb]), self._chunk(seg)):
+                state = {name: row[a:b] for name, row in seg.state_rows.items()}
+                state.update({name: t_[ja] for name, t_ in seg.scalars.items()})
+                new_param, new_state = rule.step(seg.flat[a:b], grad[a:b], state, t)
+                seg.flat[a:b].copy_(new_param)
+                for name, value in new_state.items():
+                    (seg.state_rows[name][a:b] if name in seg.state_rows else seg.scalars[name][ja]).copy_(value)
+
+    def _chunk(self, seg: Segment) -> int:
+        total = sum(int(b.flat.numel()) for b in self.buffers)
+        return max(1 << 16, min(1 << 20, total // 200))
+
+    def _threads(self, seg: Segment) -> int:
+        return 1 if seg.flat.numel() < _PARALLEL_MIN else max(1, torch.get_num_threads())
+
+    # --- zero_grad(set_to_none=False) -------------------------------------------------------------------
+
+    def point_grads_to_flat(self) -> list[torch.Tensor] | None:
+        """Zero the flat gradients and point ``.grad`` there; returns the plain-path params (None: not built)."""
+        if not self._layout_ok():
+            return None
+        for buffer in self.buffers:
+            buffer.point_grads_to_flat()
+        return [p for plain in self.plain for p in plain]
+
+
+def _data_ptrs(params: list[torch.Tensor]) -> list[int]:
+    try:
+        return list(map(DATA_PTR, params))
+    except RuntimeError:  # a tensor without storage (a sparse parameter): its identity stands in
+        return [_data_ptr_or_id(p) for p in params]
+
+
+def _data_ptr_or_id(p: torch.Tensor) -> int:
+    try:
+        return p.data_ptr()
+    except RuntimeError:
+        return -id(p)
+
+
+def _stepped(params: list[torch.Tensor], has: np.ndarray | None) -> list[torch.Tensor]:
+    return params if has is None else [p for p, h in zip(params, has.tolist(), strict=True) if h]
+
+
+def _chunks(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(hi, a + size)) for a in range(lo, hi, size)]
+
+
+def _runs(steps: np.ndarray, has: np.ndarray | None, per_tensor: bool) -> list[tuple[int, int]]:
+    """Maximal runs [ja, jb) of consecutive stepped tensors with one step count (single tensors if per_tensor)."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for j in range(len(steps)):
+        live = has is None or bool(has[j])
+        if start is not None and (not live or per_tensor or steps[j] != steps[start]):
+            runs.append((start, j))
+            start = None
+        if live and start is None:
+            start = j
+    if start is not None:
+        runs.append((start, len(steps)))
+    return runs
+
+
+def _own_storage(params: list[torch.Tensor], old: set[int]) -> None:
+    """Parameters left on the plain path that still view an earlier flat buffer get their own memory back
+    (else one of them would keep that whole buffer alive)."""
+    with torch.no_grad():
+        for p in params:
+            if p.untyped_storage().data_ptr() in old:
+                p.data = p.data.clone()

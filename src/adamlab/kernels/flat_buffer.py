@@ -1,0 +1,252 @@
+"""Flat buffers: one contiguous storage per (device, dtype) that the parameters are views into.
+
+A :class:`FlatBuffer` holds the parameters of one (device, dtype) back to back; each param group owns a
+contiguous :class:`Segment` of it, with the group's state (``exp_avg``, ...) in flat arrays of the same
+layout and a step count per tensor. One kernel call then covers every tensor of a group.
+
+Gradients are read where they are: a parameter's own ``.grad`` tensor (fresh after
+``zero_grad(set_to_none=True)``), or a slot of the buffer's flat gradient once ``zero_grad(set_to_none=False)``
+has pointed ``.grad`` there. Parameters are found out of place (``.data`` reassigned) by comparing data
+pointers with the ones recorded at build time.
+"""
+
+from __future__ import annotations
+
+import operator
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import torch
+
+DATA_PTR = torch.Tensor.data_ptr
+GRAD = operator.attrgetter("grad")
+
+#: flat parameter storages (storage address → (the flat tensor, {id(param): its address when placed})):
+#: a parameter still in the slot it was placed in may be moved again (by a rebuild, or another optimizer)
+_FLAT_STORAGES: dict[int, tuple[torch.Tensor, dict[int, int]]] = {}
+
+
+def _use_count(t: torch.Tensor) -> int | None:
+    try:
+        return int(torch._C._storage_Use_Count(t.untyped_storage()._cdata))
+    except (AttributeError, RuntimeError):  # pragma: no cover - private API gone in some torch version
+        return None
+
+
+def movable(p: torch.Tensor) -> bool:
+    """True when ``p``'s memory can move into a flat buffer without another object noticing.
+
+    That holds for a parameter owning its storage alone (the usual case) and for one viewing an adamlab flat
+    buffer. A parameter sharing memory with another tensor (a view of it, ``Parameter(t)`` with ``t`` kept)
+    or with NumPy (``torch.from_numpy``: a storage that cannot be resized) stays on the plain path, whose
+    in-place updates that other object sees.
+    """
+    storage = p.untyped_storage()
+    placed = _FLAT_STORAGES.get(storage.data_ptr())
+    if placed is not None:
+        return placed[1].get(id(p)) == p.data_ptr()
+    sole = p.storage_offset() == 0 and storage.nbytes() == p.numel() * p.element_size() and storage.resizable()
+    count = _use_count(p)
+    return sole and (count is None or count <= 2)  # p and the temporary `storage` wrapper
+
+
+def state_fits(d: dict[str, Any], shape: tuple[int, ...], names: tuple[str, ...], scalars: tuple[str, ...]) -> bool:
+    """True when a state dict has exactly ``step``, ``names`` (real tensors of ``shape``) and ``scalars``
+    (numbers or one-element tensors): what the flat arrays can take."""
+    if set(d) != {"step", *names, *scalars}:
+        return False
+    step = d["step"]
+    if not isinstance(step, (int, float)) and not (torch.is_tensor(step) and step.numel() == 1):
+        return False
+    for name in names:
+        value = d[name]
+        if not torch.is_tensor(value) or value.is_complex() or tuple(value.shape) != tuple(shape):
+            return False
+    return all(
+        isinstance(d[name], (int, float)) or (torch.is_tensor(d[name]) and d[name].numel() == 1) for name in scalars
+    )
+
+
+def _forget_unused_storages() -> None:
+    for ptr, (flat, _) in list(_FLAT_STORAGES.items()):
+        if _use_count(flat) in (1, 2):  # nothing views it any more (the flat tensor, the probe's wrapper)
+            del _FLAT_STORAGES[ptr]
+
+
+class Segment:
+    """One param group's tensors of one flat buffer, with the group's state in flat arrays."""
+
+    def __init__(self, group_index: int, params: list[torch.Tensor], flat: torch.Tensor) -> None:
+        self.group_index = group_index
+        self.params = params
+        self.shapes = [tuple(p.shape) for p in params]
+        self.starts = np.cumsum([0, *(p.numel() for p in params)]).astype(np.int64)
+        self.flat = flat  # this segment's slice of the buffer
+        self.flat_np = flat.numpy() if flat.device.type == "cpu" else None
+        self.steps = np.zeros(len(params), dtype=np.int64)
+        self.started = np.zeros(len(params), dtype=bool)  # has state (a step with a gradient, or loaded)
+        self.all_started = False
+        self.dicts: list[dict[str, Any] | None] = [None] * len(params)  # the live optimizer.state[p]
+        self.entries: list[dict[str, torch.Tensor] | None] = [None] * len(params)  # the views each dict holds
+        self.state_names: tuple[str, ...] = ()
+        self.scalar_names: tuple[str, ...] = ()
+        self.grad: torch.Tensor | None = None  # this segment's slice of the flat gradient buffer
+        self.grad_views: list[torch.Tensor] | None = None
+        self.flat_grad_ptrs: np.ndarray | None = None
+
+    def allocate_state(self, state_names: tuple[str, ...], scalar_names: tuple[str, ...]) -> None:
+        """Flat state arrays for per-element entries (one row each) and per-tensor arrays for 0-d ones."""
+        n, dtype = self.flat.numel(), self.flat.dtype
+        self.state_names, self.scalar_names = state_names, scalar_names
+        self.state = torch.zeros((len(state_names), n), dtype=dtype, device=self.flat.device)
+        self.state_rows = {name: self.state[i] for i, name in enumerate(state_names)}
+        self.state_np = {name: row.numpy() for name, row in self.state_rows.items()}
+        self.scalars = {name: torch.zeros(len(self.params), dtype=dtype) for name in scalar_names}
+        self.scalars_np = {name: t.numpy() for name, t in self.scalars.items()}
+
+    def tensor_slice(self, j: int) -> slice:
+        return slice(int(self.starts[j]), int(self.starts[j + 1]))
+
+    def start(self, j: int) -> dict[str, Any]:
+        """Mark tensor j as having state; returns its state dict (views of the flat arrays)."""
+        sl = self.tensor_slice(j)
+        entries = {name: row[sl].view(self.shapes[j]) for name, row in self.state_rows.items()}
+        entries.update({name: t[j] for name, t in self.scalars.items()})
+        self.entries[j] = entries
+        self.dicts[j] = {"step": int(self.steps[j]), **entries}
+        self.started[j] = True
+        return self.dicts[j]
+
+    def forget(self, j: int) -> None:
+        """Tensor j has no state any more (its entry was removed from ``optimizer.state``)."""
+        self.steps[j] = 0
+        self.started[j] = False
+        self.all_started = False
+        self.dicts[j] = self.entries[j] = None
+
+    def is_live(self, j: int, d: Any) -> bool:
+        """True when ``d`` is tensor j's own state dict, unchanged from outside (step and every entry)."""
+        own, entries = self.dicts[j], self.entries[j]
+        if own is None or d is not own or d.get("step") != int(self.steps[j]) or len(d) != len(entries) + 1:
+            return False
+        return all(d.get(k) is v for k, v in entries.items())
+
+    def adoptable(self, j: int, d: dict[str, Any]) -> bool:
+        """True when ``d`` has exactly this rule's entries with tensor j's shape (0-d for per-tensor ones)."""
+        return state_fits(d, self.shapes[j], self.state_names, self.scalar_names)
+
+    def adopt(self, j: int, d: dict[str, Any]) -> dict[str, Any]:
+        """Copy a state dict (a loaded checkpoint, the plain path's) into tensor j's slots; returns the live dict."""
+        step = d["step"]
+        step = int(step.item() if torch.is_tensor(step) else step)
+        sl = self.tensor_slice(j)
+        values = {name: d[name] for name in (*self.state_names, *self.scalar_names)}  # before d may be rebuilt
+        for name in self.state_names:
+            target = self.state_rows[name][sl]
+            if target.data_ptr() != values[name].data_ptr() or not values[name].is_contiguous():
+                target.copy_(values[name].reshape(-1))
+        for name in self.scalar_names:
+            value = values[name]
+            self.scalars[name][j] = value.item() if torch.is_tensor(value) else value
+        self.steps[j] = step
+        return self.start(j)
+
+    def sync_steps(self) -> None:
+        """Write the step counts into the state dicts (done lazily, when ``optimizer.state`` is read)."""
+        for d, t in zip(self.dicts, self.steps.tolist(), strict=True):
+            if d is not None:
+                d["step"] = t
+
+    def grad_table(self, owner: str) -> tuple[np.ndarray, np.ndarray | None, list[torch.Tensor]]:
+        """(addresses of the gradients, which tensors have one (None: all), tensors to keep alive).
+
+        Gradients already in the flat gradient buffer cost one identity check per tensor; fresh ones
+        (after ``zero_grad(set_to_none=True)``) one ``data_ptr`` each; non-contiguous ones are copied.
+        """
+        grads = list(map(GRAD, self.params))
+        if self.grad_views is not None and all(map(operator.is_, grads, self.grad_views)):
+            return self.flat_grad_ptrs, None, []
+        missing = any(map(operator.is_, grads, repeat(None)))
+        if not missing:
+            try:
+                if all(map(torch.Tensor.is_contiguous, grads)):
+                    return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=len(grads)), None, []
+            except RuntimeError:  # sparse gradients have no is_contiguous: handled one by one below
+                pass
+        keep: list[torch.Tensor] = []
+        ptrs = np.zeros(len(grads), dtype=np.int64)
+        has = np.ones(len(grads), dtype=bool)
+        for j, g in enumerate(grads):
+            if g is None:
+                has[j] = False
+                continue
+            if g.is_sparse or g.layout != torch.strided:
+                raise RuntimeError(f"{owner} does not support sparse gradients")
+            if not g.is_contiguous():
+                g = g.contiguous()
+                keep.append(g)
+            ptrs[j] = g.data_ptr()
+        return ptrs, (None if has.all() else has), keep
+
+
+class FlatBuffer:
+    """The parameters of one (device, dtype), back to back in one tensor, cut into per-group segments."""
+
+    def __init__(self, groups: list[tuple[int, list[torch.Tensor]]]) -> None:
+        first = groups[0][1][0]
+        self.device, self.dtype = first.device, first.dtype
+        total = sum(p.numel() for _, params in groups for p in params)
+        self.flat = torch.empty(total, dtype=self.dtype, device=self.device)
+        self.params: list[torch.Tensor] = []
+        self.segments: list[Segment] = []
+        self.grad: torch.Tensor | None = None
+        offset = 0
+        with torch.no_grad():
+            for group_index, params in groups:
+                size = sum(p.numel() for p in params)
+                segment = Segment(group_index, params, self.flat[offset : offset + size])
+                for j, p in enumerate(params):
+                    view = segment.flat[segment.tensor_slice(j)].view(p.shape)
+                    view.copy_(p)
+                    p.data = view  # the parameter now lives in the flat buffer
+                self.segments.append(segment)
+                self.params.extend(params)
+                offset += size
+        self.ptrs = list(map(DATA_PTR, self.params))
+        _forget_unused_storages()
+        placed = {id(p): ptr for p, ptr in zip(self.params, self.ptrs, strict=True)}
+        _FLAT_STORAGES[self.flat.untyped_storage().data_ptr()] = (self.flat, placed)
+
+    def ensure_grad(self) -> torch.Tensor:
+        """The flat gradient buffer (allocated on first use), with per-tensor views for ``.grad``."""
+        if self.grad is None:
+            self.grad = torch.zeros_like(self.flat)
+            offset = 0
+            for segment in self.segments:
+                n = int(segment.starts[-1])
+                g = segment.grad = self.grad[offset : offset + n]
+                segment.grad_views = [g[segment.tensor_slice(j)].view(s) for j, s in enumerate(segment.shapes)]
+                base, item = g.data_ptr(), g.element_size()
+                segment.flat_grad_ptrs = base + segment.starts[:-1] * item
+                offset += n
+        return self.grad
+
+    def point_grads_to_flat(self) -> None:
+        """``zero_grad(set_to_none=False)``: zero the flat gradient and make every existing ``.grad`` a view of it.
+
+        Parameters whose ``.grad`` is None keep None (as torch.optim); autograd then accumulates in place.
+        """
+        grad = self.ensure_grad()
+        views = [v for segment in self.segments for v in segment.grad_views]
+        grads = list(map(GRAD, self.params))
+        grad.zero_()
+        if all(map(operator.is_, grads, views)):
+            return
+        for p, g, view in zip(self.params, grads, views, strict=True):
+            if g is None or g is view:
+                continue
+            if g.is_sparse:
+                g.zero_()
+            else:
+                p.grad = view

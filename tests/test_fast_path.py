@@ -1,0 +1,505 @@
+"""The PyTorch face's fast path (flat buffers + numba kernels) equals its rule, run by the plain path.
+
+Every rule is compared with ``fast=False`` (the rule applied tensor by tensor) for every option combination
+its kernel accepts, and on random layouts with thousands of tensors; float32 to a few ulp of the tensor's
+largest entry after several steps, float64 to 1e-12. (Not bitwise: torch's sqrt, which the plain path uses,
+is not correctly rounded; the kernels' is. Ill-conditioned options such as RMSprop with eps=0 amplify that
+1-ulp difference to ~9 ulp within 4 steps, hence 16.) The torch.optim contract (grad None, zero_grad, .data
+reassignment, param groups, dtypes, state dicts, torch.save) is checked on the fast path.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import adamlab.torch
+from adamlab.kernels import fast_step
+
+pytestmark = pytest.mark.skipif(fast_step.load_kernels() is None, reason="numba is not installed")
+
+TOL = {torch.float32: 16 * torch.finfo(torch.float32).eps, torch.float64: 1e-12}
+WD_MODES = [dict(weight_decay=0.0), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True)]
+
+
+def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    scale = b.abs().max().item() if b.numel() else 0.0
+    diff = (a - b).abs().max().item() if b.numel() else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def assert_close_runs(fast_params, plain_params, fast_opt, plain_opt, dtype=None) -> None:
+    for i, (p, q) in enumerate(zip(fast_params, plain_params, strict=True)):
+        tol = TOL[dtype or p.dtype]
+        assert p.dtype == q.dtype and p.shape == q.shape
+        assert max_rel_diff(p, q) <= tol, f"param {i}: {max_rel_diff(p, q):.2e}"
+        s, r = fast_opt.state[p], plain_opt.state[q]
+        assert s.keys() == r.keys(), (i, s.keys(), r.keys())
+        for k, v in r.items():
+            if k == "step":
+                assert s[k] == v
+            else:
+                assert s[k].shape == v.shape and s[k].dtype == v.dtype, (i, k)
+                assert max_rel_diff(s[k], v) <= tol, f"param {i} state {k}: {max_rel_diff(s[k], v):.2e}"
+
+
+def make_params(shapes, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(s, dtype=dtype, generator=gen)) for s in shapes]
+
+
+def run_pair(name, groups_kw, shapes_per_group, dtype, steps=4, seed=0, none_rate=0.2, modes=("fresh", "flat")):
+    """Run the fast and the plain path on the same gradients; returns both (params, optimizer)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    rng = np.random.default_rng(seed)
+    fast_params = [make_params(shapes, dtype, seed + 10 * i) for i, shapes in enumerate(shapes_per_group)]
+    plain_params = [[torch.nn.Parameter(p.detach().clone()) for p in ps] for ps in fast_params]
+    cls = getattr(adamlab.torch, name)
+    fast = cls([{"params": ps, **kw} for ps, kw in zip(fast_params, groups_kw, strict=True)])
+    plain = cls([{"params": ps, **kw} for ps, kw in zip(plain_params, groups_kw, strict=True)], fast=False)
+    flat_f = [p for ps in fast_params for p in ps]
+    flat_p = [p for ps in plain_params for p in ps]
+    for t in range(steps):
+        mode = modes[t % len(modes)]
+        for opt in (fast, plain):
+            opt.zero_grad(set_to_none=mode == "fresh")
+        for p, q in zip(flat_f, flat_p, strict=True):
+            if t > 0 and rng.random() < none_rate:
+                if p.grad is not None:  # flat mode: a zeroed gradient stays; drop it to test "no gradient"
+                    p.grad, q.grad = None, None
+                continue
+            g = torch.randn(p.shape, dtype=dtype, generator=gen) * 10.0 ** float(rng.integers(-3, 2))
+            if rng.random() < 0.1:
+                g = g * (torch.rand(p.shape, generator=gen) < 0.5).to(dtype)  # some exact zeros
+            if p.grad is None:
+                p.grad, q.grad = g.clone(), g.clone()
+            else:  # accumulate, as autograd does into an existing .grad
+                p.grad.add_(g)
+                q.grad.add_(g)
+        fast.step()
+        plain.step()
+    return flat_f, flat_p, fast, plain
+
+
+# --- every option combination each kernel accepts -------------------------------------------------------------
+
+
+def option_grid(name):
+    """All flag combinations of the rule's kernel (coefficient-only options vary along)."""
+    out = []
+    if name in ("Adam", "AdamW"):
+        amsgrad = [dict(amsgrad=False), dict(amsgrad=True), dict(amsgrad=True, amsgrad_max_of="v_hat")]
+        for i, (mx, wd, ams, nest, eh, eps) in enumerate(
+            itertools.product([False, True], WD_MODES, amsgrad, [False, True], [False, True], [1e-8, 0.0])
+        ):
+            out.append(
+                dict(maximize=mx, **wd, **ams, nesterov=nest, eps_hat=eh, eps=eps, bias_correction=i % 3 != 0)
+                | (dict(eps_root=1e-9) if i % 5 == 0 else {})
+            )
+        if name == "AdamW":
+            out = out[::6]  # AdamW runs Adam's kernel: a sample is enough
+    elif name == "Adamax":
+        for mx, wd, eim, eps in itertools.product([False, True], WD_MODES, [False, True], [1e-8, 0.0]):
+            out.append(dict(maximize=mx, **wd, eps_in_max=eim, eps=eps))
+    elif name == "NAdam":
+        for mx, wd, sched, eps in itertools.product([False, True], WD_MODES, [False, True], [1e-8, 0.0]):
+            out.append(dict(maximize=mx, **wd, momentum_schedule=sched, eps=eps, momentum_decay=0.004 if sched else 1))
+    elif name == "RAdam":
+        for i, (mx, wd, nest, eh, eps) in enumerate(
+            itertools.product([False, True], WD_MODES, [False, True], [False, True], [1e-8, 0.0])
+        ):
+            out.append(
+                dict(maximize=mx, **wd, nesterov=nest, eps_hat=eh, eps=eps, betas=(0.9, 0.5))
+                | dict(threshold=[4.0, 5.0][i % 2], threshold_inclusive=i % 3 == 0, eps_root=[0.0, 1e-9][i % 2])
+            )
+    elif name == "SGD":
+        momenta = [dict(momentum=0.0)] + [
+            dict(momentum=0.9, **extra, lr_in_momentum=lim)
+            for extra in (dict(), dict(dampening=0.3), dict(nesterov=True))
+            for lim in (False, True)
+        ]
+        for mx, wd, mom in itertools.product([False, True], WD_MODES, momenta):
+            out.append(dict(maximize=mx, **wd, **mom, lr=0.01))
+    elif name == "Adagrad":
+        for i, (mx, wd, eis, eps) in enumerate(itertools.product([False, True], WD_MODES, [False, True], [1e-10, 0.0])):
+            out.append(dict(maximize=mx, **wd, eps_in_sqrt=eis, eps=eps, lr_decay=[0.0, 0.1][i % 2]))
+    elif name == "RMSprop":
+        for mx, wd, cen, eis, lim, mom, eps in itertools.product(
+            [False, True], WD_MODES, [False, True], [False, True], [False, True], [0.0, 0.9], [1e-8, 0.0]
+        ):
+            out.append(
+                dict(maximize=mx, **wd, centered=cen, eps_in_sqrt=eis, lr_in_momentum=lim, momentum=mom, eps=eps)
+            )
+    elif name == "Adadelta":
+        for mx, wd in itertools.product([False, True], WD_MODES):
+            out.append(dict(maximize=mx, **wd))
+    return out
+
+
+NAMES = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SGD", "Adagrad", "RMSprop", "Adadelta"]
+SMALL_LAYOUT = [[(), (1,), (3, 4)], [(7,), (2, 1, 3)]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", NAMES)
+def test_every_kernel_option_combination_equals_the_rule(name, dtype):
+    grid = option_grid(name)
+    assert grid
+    for i, options in enumerate(grid):
+        other = {**options, "lr": options.get("lr", 1e-3) * 3}  # group 1: other hyperparameters
+        fast_params, plain_params, fast, plain = run_pair(name, [options, other], SMALL_LAYOUT, dtype, seed=i)
+        assert fast._fast.buffers and fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is not None
+        try:
+            assert_close_runs(fast_params, plain_params, fast, plain)
+        except AssertionError as error:
+            raise AssertionError(f"{name} {options}: {error}") from None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", NAMES)
+def test_random_layouts_with_thousands_of_tensors(name, dtype):
+    rng = np.random.default_rng(NAMES.index(name))
+    counts = [1000, 200, 3]
+    shapes = [[tuple(int(x) for x in rng.integers(1, 6, size=rng.integers(0, 3))) for _ in range(c)] for c in counts]
+    shapes[2] = [(1,), (), (300, 7)]
+    grid = option_grid(name)
+    kws = [grid[int(rng.integers(len(grid)))] for _ in counts]
+    kws = [{**kw, "lr": kw.get("lr", 1e-3) * (1 + i)} for i, kw in enumerate(kws)]
+    fast_params, plain_params, fast, plain = run_pair(name, kws, shapes, dtype, steps=3, seed=5, none_rate=0.1)
+    assert sum(len(s.params) for b in fast._fast.buffers for s in b.segments) == sum(counts)
+    assert_close_runs(fast_params, plain_params, fast, plain)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generic_flat_path_equals_the_rule(name, monkeypatch):
+    """Without numba (or a kernel), the rule itself runs on chunks of the flat views."""
+    monkeypatch.setattr(fast_step, "load_kernels", lambda: None)
+    monkeypatch.setattr(fast_step, "_PARALLEL_MIN", 1)
+    options = option_grid(name)[3]
+    fast_params, plain_params, fast, plain = run_pair(name, [options, options], SMALL_LAYOUT, torch.float64)
+    assert fast._fast.kernels is None and fast._fast.buffers
+    assert_close_runs(fast_params, plain_params, fast, plain)
+
+
+@pytest.mark.parametrize("mode", ["ema", "polyak"])
+def test_averaging_takes_the_generic_flat_path(mode):
+    kw = dict(averaging=mode, averaging_decay=0.9)
+    fast_params, plain_params, fast, plain = run_pair("Adam", [kw, kw], SMALL_LAYOUT, torch.float32, steps=5)
+    assert fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is None
+    assert_close_runs(fast_params, plain_params, fast, plain)
+    with fast.averaged_parameters(), plain.averaged_parameters():
+        for p, q in zip(fast_params, plain_params, strict=True):
+            assert max_rel_diff(p, q) <= TOL[torch.float32]
+
+
+def test_tensor_hyperparameter_takes_the_generic_flat_path():
+    kw = dict(lr=torch.tensor(0.01, dtype=torch.float64))
+    fast_params, plain_params, fast, plain = run_pair("Adam", [kw, {}], SMALL_LAYOUT, torch.float64)
+    assert fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is None
+    assert_close_runs(fast_params, plain_params, fast, plain)
+
+
+# --- the torch.optim contract on the fast path --------------------------------------------------------------
+
+
+def quadratic_setup(dtype=torch.float32, fast=True, name="Adam", **kw):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).to(dtype)
+    torch.manual_seed(0)
+    x = torch.randn(16, 4, dtype=dtype)
+    opt = getattr(adamlab.torch, name)(model.parameters(), fast=fast, **kw)
+    return model, x, opt
+
+
+def train(model, x, opt, steps, set_to_none=True):
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=set_to_none)
+        (model(x) ** 2).sum().backward()
+        opt.step()
+
+
+def test_fast_path_is_the_default_and_moves_parameters_into_one_buffer():
+    model, x, opt = quadratic_setup()
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.step()  # no gradients yet: nothing changes, but the layout is built
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
+    storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    assert len(storages) == 1 and opt.fast
+    train(model, x, opt, 3)
+    s = opt.state[model[0].weight]
+    assert s["step"] == 3 and s["exp_avg"].untyped_storage().data_ptr() == s["exp_avg_sq"].untyped_storage().data_ptr()
+    _, _, plain = quadratic_setup(fast=False)
+    assert plain.__dict__.get("_fast") is None
+
+
+def test_parameters_without_gradient_are_untouched():
+    model, x, opt = quadratic_setup()
+    model[2].bias.requires_grad_(False)
+    train(model, x, opt, 2)
+    assert model[2].bias.grad is None and not opt.state[model[2].bias]
+    b = model[2].bias.detach().clone()
+    model[2].bias.requires_grad_(True)
+    train(model, x, opt, 1)
+    assert opt.state[model[2].bias]["step"] == 1 and opt.state[model[0].weight]["step"] == 3
+    model[2].bias.requires_grad_(False)
+    model[2].bias.grad = None
+    after, state = model[2].bias.detach().clone(), copy.deepcopy(opt.state[model[2].bias])
+    train(model, x, opt, 2)
+    assert torch.equal(model[2].bias, after) and not torch.equal(after, b)
+    assert opt.state[model[2].bias]["step"] == 1
+    assert torch.equal(opt.state[model[2].bias]["exp_avg"], state["exp_avg"])
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_and_training_match_the_plain_path(set_to_none):
+    model, x, opt = quadratic_setup(torch.float64)
+    ref, _, ref_opt = quadratic_setup(torch.float64, fast=False)
+    ref.load_state_dict(model.state_dict())
+    train(model, x, opt, 5, set_to_none)
+    train(ref, x, ref_opt, 5, set_to_none)
+    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    opt.zero_grad(set_to_none=set_to_none)
+    for p in model.parameters():
+        assert p.grad is None if set_to_none else torch.equal(p.grad, torch.zeros_like(p))
+    if not set_to_none:  # gradients are views of one flat buffer: autograd accumulates there
+        assert len({p.grad.untyped_storage().data_ptr() for p in model.parameters()}) == 1
+
+
+def test_reassigned_data_is_detected():
+    model, x, opt = quadratic_setup(torch.float64)
+    ref, _, ref_opt = quadratic_setup(torch.float64, fast=False)
+    ref.load_state_dict(model.state_dict())
+    train(model, x, opt, 2)
+    train(ref, x, ref_opt, 2)
+    with torch.no_grad():
+        new = torch.randn(3, 4, dtype=torch.float64)
+        model[0].weight.data = new.clone()
+        ref[0].weight.data = new.clone()
+    assert model[0].weight.untyped_storage().data_ptr() != model[2].weight.untyped_storage().data_ptr()
+    train(model, x, opt, 2)
+    train(ref, x, ref_opt, 2)
+    assert not torch.equal(model[0].weight, new)  # the new tensor was stepped, not a stale slot
+    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 1  # moved in again
+
+
+def test_mixed_dtypes_and_low_precision_parameters():
+    gen = torch.Generator().manual_seed(3)
+    dtypes = [torch.float32, torch.float64, torch.bfloat16, torch.float32, torch.float64]
+    fast_params = [torch.nn.Parameter(torch.randn(5, generator=gen).to(d)) for d in dtypes]
+    plain_params = [torch.nn.Parameter(p.detach().clone()) for p in fast_params]
+    fast = adamlab.torch.Adam(fast_params, lr=0.01)
+    plain = adamlab.torch.Adam(plain_params, lr=0.01, fast=False)
+    for _ in range(4):
+        for p, q in zip(fast_params, plain_params, strict=True):
+            g = torch.randn(5, generator=gen).to(p.dtype)
+            p.grad, q.grad = g.clone(), g.clone()
+        fast.step()
+        plain.step()
+    assert {(b.dtype, len(b.params)) for b in fast._fast.buffers} == {(torch.float32, 2), (torch.float64, 2)}
+    assert fast._fast.plain == [[fast_params[2]]]
+    assert torch.equal(fast_params[2], plain_params[2])
+    assert_close_runs(fast_params[:2] + fast_params[3:], plain_params[:2] + plain_params[3:], fast, plain)
+    assert fast.state[fast_params[2]]["exp_avg"].dtype == torch.float32
+
+
+def test_state_dtype_override_and_complex_parameters_stay_on_the_plain_path():
+    p = torch.nn.Parameter(torch.randn(3))
+    z = torch.nn.Parameter(torch.randn(3, dtype=torch.complex64))
+    opt = adamlab.torch.Adam([p], state_dtype=torch.float64)
+    opt2 = adamlab.torch.Adam([z])
+    for o, q in ((opt, p), (opt2, z)):
+        q.grad = torch.ones_like(q)
+        o.step()
+        assert o._fast.buffers == [] and o._fast.plain == [[q]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (the CUDA fast path is not written yet)")
+def test_cuda_parameters_take_the_plain_path():
+    p = torch.nn.Parameter(torch.randn(4, device="cuda"))
+    q = torch.nn.Parameter(p.detach().cpu().clone())
+    opt, ref = adamlab.torch.Adam([p]), adamlab.torch.Adam([q], fast=False)
+    for _ in range(3):
+        g = torch.randn(4)
+        p.grad, q.grad = g.cuda(), g.clone()
+        opt.step()
+        ref.step()
+    assert opt._fast.plain == [[p]]
+    assert torch.allclose(p.cpu(), q, rtol=1e-6)
+
+
+def test_parameters_sharing_memory_stay_on_the_plain_path():
+    base = torch.randn(6)
+    shared = torch.nn.Parameter(base)  # Parameter(t) aliases t: whoever holds t sees the updates
+    own = torch.nn.Parameter(torch.randn(6))
+    numpy_backed = torch.nn.Parameter(torch.from_numpy(np.ones(3, dtype=np.float32)))
+    opt = adamlab.torch.SGD([shared, own, numpy_backed], lr=0.1)
+    for p in (shared, own, numpy_backed):
+        p.grad = torch.ones_like(p)
+    before = base.clone()
+    opt.step()
+    assert opt._fast.plain == [[shared, numpy_backed]]
+    assert torch.equal(base, before - 0.1)
+
+
+def test_duplicate_parameters_behave_as_the_plain_path():
+    p, q = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast, plain = adamlab.torch.SGD([p, p], lr=0.1), adamlab.torch.SGD([q, q], lr=0.1, fast=False)
+    p.grad, q.grad = torch.ones(3), torch.ones(3)
+    fast.step()
+    plain.step()
+    assert torch.equal(p, q)
+
+
+def test_noncontiguous_and_sparse_gradients():
+    p = torch.nn.Parameter(torch.randn(3, 3, dtype=torch.float64))
+    q = torch.nn.Parameter(p.detach().clone())
+    fast, plain = adamlab.torch.Adam([p], lr=0.1), adamlab.torch.Adam([q], lr=0.1, fast=False)
+    g = torch.randn(3, 3, dtype=torch.float64)
+    p.grad, q.grad = g.t(), g.t()
+    assert not p.grad.is_contiguous()
+    fast.step()
+    plain.step()
+    assert_close_runs([p], [q], fast, plain)
+    p.grad = torch.eye(3, dtype=torch.float64).to_sparse()
+    with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+        fast.step()
+
+
+def test_add_param_group_keeps_state():
+    model, x, opt = quadratic_setup(torch.float64, lr=0.01)
+    ref, _, ref_opt = quadratic_setup(torch.float64, fast=False, lr=0.01)
+    ref.load_state_dict(model.state_dict())
+    extra, extra_ref = torch.nn.Parameter(torch.ones(2, dtype=torch.float64)), None
+    extra_ref = torch.nn.Parameter(extra.detach().clone())
+    train(model, x, opt, 2)
+    train(ref, x, ref_opt, 2)
+    opt.add_param_group({"params": [extra], "lr": 0.1})
+    ref_opt.add_param_group({"params": [extra_ref], "lr": 0.1})
+    for _ in range(3):
+        extra.grad, extra_ref.grad = torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+        train(model, x, opt, 1, set_to_none=False)
+        train(ref, x, ref_opt, 1, set_to_none=False)
+    assert_close_runs([*model.parameters(), extra], [*ref.parameters(), extra_ref], opt, ref_opt)
+
+
+def test_model_state_dict_and_torch_save():
+    model, x, opt = quadratic_setup()
+    train(model, x, opt, 3)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    size = buffer.tell()
+    params_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert size < params_bytes + 4096  # one shared storage, holding just the parameters
+    buffer.seek(0)
+    fresh = quadratic_setup(fast=False)[0]
+    fresh.load_state_dict(torch.load(buffer))
+    assert all(torch.equal(p, q) for p, q in zip(fresh.parameters(), model.parameters(), strict=True))
+    model.load_state_dict(fresh.state_dict())  # copies in place: the parameters stay in the flat buffer
+    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 1
+
+
+@pytest.mark.parametrize("direction", ["fast_to_plain", "plain_to_fast", "fast_to_fast"])
+@pytest.mark.parametrize("name", ["Adam", "NAdam", "SGD", "RMSprop"])
+def test_optimizer_state_dict_interchanges_with_the_plain_path(name, direction):
+    kw = dict(momentum=0.9) if name in ("SGD", "RMSprop") else {}
+    src_fast, dst_fast = {"fast_to_plain": (True, False), "plain_to_fast": (False, True)}.get(direction, (True, True))
+    model, x, opt = quadratic_setup(torch.float64, fast=src_fast, name=name, **kw)
+    train(model, x, opt, 4)
+    saved = opt.state_dict()
+    for entry in saved["state"].values():  # each entry owns its memory: saving one saves only it
+        for v in entry.values():
+            if torch.is_tensor(v):
+                assert v.untyped_storage().nbytes() == v.numel() * v.element_size()
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+    clone, _, opt2 = quadratic_setup(torch.float64, fast=dst_fast, name=name, **kw)
+    clone.load_state_dict(model.state_dict())
+    opt2.load_state_dict(torch.load(buffer))
+    train(model, x, opt, 3)
+    train(clone, x, opt2, 3)
+    assert_close_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
+    if dst_fast:  # the loaded state was moved into the flat state arrays
+        key = next(k for k in opt2.state[clone[0].weight] if k != "step")
+        assert len({opt2.state[p][key].untyped_storage().data_ptr() for p in clone.parameters()}) == 1
+
+
+def test_state_edits_from_outside_are_taken_in():
+    model, x, opt = quadratic_setup(torch.float64)
+    ref, _, ref_opt = quadratic_setup(torch.float64, fast=False)
+    ref.load_state_dict(model.state_dict())
+    train(model, x, opt, 3)
+    train(ref, x, ref_opt, 3)
+    for o, m in ((opt, model), (ref_opt, ref)):
+        o.state[m[0].weight]["exp_avg"].mul_(0.5)  # in place
+        o.state[m[0].bias]["exp_avg_sq"] = torch.ones(3, dtype=torch.float64)  # replaced
+        o.state[m[2].weight]["step"] = 10
+        del o.state[m[2].bias]  # removed: starts again
+    train(model, x, opt, 2)
+    train(ref, x, ref_opt, 2)
+    assert opt.state[model[2].weight]["step"] == 12 and opt.state[model[2].bias]["step"] == 2
+    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+
+
+def test_export_import_state_round_trip():
+    model, x, opt = quadratic_setup(torch.float64)
+    train(model, x, opt, 3)
+    checkpoint = adamlab.torch.export_state(opt)
+    clone, _, opt2 = quadratic_setup(torch.float64)
+    clone.load_state_dict(model.state_dict())
+    train(clone, x, opt2, 1)  # already stepped: the import must replace its state
+    clone.load_state_dict(model.state_dict())
+    adamlab.torch.import_state(opt2, checkpoint)
+    train(model, x, opt, 2)
+    train(clone, x, opt2, 2)
+    assert_close_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
+
+
+def test_nonfinite_gradient_changes_nothing_on_the_fast_path():
+    model, x, opt = quadratic_setup()
+    train(model, x, opt, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    state = copy.deepcopy(opt.state_dict())
+    opt.zero_grad()
+    (model(x) ** 2).sum().backward()
+    model[2].bias.grad[1] = float("inf")
+    with pytest.raises(adamlab.NonFiniteError):
+        opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
+    assert all(torch.equal(opt.state_dict()["state"][k]["exp_avg"], v["exp_avg"]) for k, v in state["state"].items())
+
+
+def test_step_bumps_the_version_counter():
+    model, x, opt = quadratic_setup()
+    train(model, x, opt, 1)
+    version = model[0].weight._version
+    train(model, x, opt, 1)
+    assert model[0].weight._version > version
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_sgd_momentum_buffer_does_not_alias_the_gradient(fast):
+    """The rule's first buffer is b = g; zero_grad(set_to_none=False) then accumulating in place must not
+    change it (the plain path used to keep the gradient tensor itself as the buffer)."""
+    results = []
+    for module in (torch.optim, adamlab.torch):
+        p = torch.nn.Parameter(torch.ones(3))
+        opt = module.SGD([p], lr=0.01, momentum=0.9, **({} if module is torch.optim else {"fast": fast}))
+        for t in range(3):
+            opt.zero_grad(set_to_none=False)
+            if p.grad is None:
+                p.grad = torch.full((3,), 1.0 + t)
+            else:
+                p.grad.add_(1.0 + t)
+            opt.step()
+        results.append(p.detach().clone())
+    assert torch.equal(results[0], results[1])

@@ -1,0 +1,153 @@
+"""Flat buffers, segments and kernel plans: the machinery under the fast path, piece by piece."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from adamlab import rules
+from adamlab.kernels import flat_buffer
+from adamlab.kernels.flat_buffer import FlatBuffer, movable
+from adamlab.kernels.kernel_plans import plan_for
+
+
+def params(*shapes, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(len(shapes))
+    return [torch.nn.Parameter(torch.randn(s, dtype=dtype, generator=gen)) for s in shapes]
+
+
+def test_parameters_become_views_of_one_buffer_with_their_values():
+    group0, group1 = params((2, 3), (), (0,)), params((4,), (1, 1))
+    values = [p.detach().clone() for p in group0 + group1]
+    buffer = FlatBuffer([(0, group0), (1, group1)])
+    assert buffer.flat.numel() == 6 + 1 + 0 + 4 + 1
+    for p, v in zip(group0 + group1, values, strict=True):
+        assert torch.equal(p, v) and p.shape == v.shape and p.is_contiguous()
+        assert p.untyped_storage().data_ptr() == buffer.flat.untyped_storage().data_ptr()
+    s0, s1 = buffer.segments
+    assert (s0.group_index, s1.group_index) == (0, 1)
+    assert s0.starts.tolist() == [0, 6, 7, 7] and s1.starts.tolist() == [0, 4, 5]
+    assert s1.flat.data_ptr() == buffer.flat.data_ptr() + 7 * 4
+    with torch.no_grad():
+        buffer.flat.zero_()
+    assert all(not p.any() for p in group0 + group1)  # the parameters are the buffer
+
+
+def test_movable():
+    own = torch.nn.Parameter(torch.randn(3))
+    assert movable(own)
+    base = torch.randn(6)
+    assert not movable(torch.nn.Parameter(base))  # base still sees it
+    assert not movable(torch.nn.Parameter(torch.randn(6)[2:]))  # a view of a bigger storage
+    assert not movable(torch.nn.Parameter(torch.from_numpy(np.ones(3, np.float32))))  # NumPy memory
+    placed = params((3,), (2,))
+    FlatBuffer([(0, placed)])
+    assert all(movable(p) for p in placed)  # in an adamlab buffer, at the slot it was placed in
+    stranger = torch.nn.Parameter(placed[0].data)  # another object viewing that slot
+    assert not movable(stranger)
+
+
+def test_state_views_dicts_and_adoption():
+    ps = params((2, 2), (3,))
+    segment = FlatBuffer([(0, ps)]).segments[0]
+    segment.allocate_state(("exp_avg", "exp_avg_sq"), ("mu_product",))
+    assert segment.state.shape == (2, 7)
+    d = segment.start(1)
+    assert set(d) == {"step", "exp_avg", "exp_avg_sq", "mu_product"} and d["exp_avg"].shape == (3,)
+    d["exp_avg"].fill_(2.0)
+    assert segment.state_rows["exp_avg"][4:].eq(2.0).all() and segment.state_rows["exp_avg"][:4].eq(0).all()
+    assert segment.is_live(1, d)
+    d["step"] = 5
+    assert not segment.is_live(1, d)
+    loaded = {"step": torch.tensor(7.0), "exp_avg": torch.ones(2, 2), "exp_avg_sq": torch.full((2, 2), 3.0)}
+    assert not segment.adoptable(0, loaded)  # missing mu_product
+    loaded["mu_product"] = torch.tensor(0.5)
+    assert segment.adoptable(0, loaded)
+    live = segment.adopt(0, loaded)
+    assert live["step"] == 7 and segment.steps[0] == 7 and segment.started[0]
+    assert segment.state_rows["exp_avg_sq"][:4].eq(3.0).all() and live["mu_product"].item() == 0.5
+    assert not segment.adoptable(0, {**loaded, "exp_avg": torch.ones(4)})  # wrong shape
+    segment.steps[:] = [8, 9]
+    segment.sync_steps()
+    assert segment.dicts[0]["step"] == 8 and segment.dicts[1]["step"] == 9
+    segment.forget(1)
+    assert not segment.started[1] and segment.dicts[1] is None
+
+
+def test_gradient_tables():
+    ps = params((2,), (3,), (4,))
+    buffer = FlatBuffer([(0, ps)])
+    segment = buffer.segments[0]
+    grads = [torch.randn(p.shape) for p in ps]
+    for p, g in zip(ps, grads, strict=True):
+        p.grad = g
+    ptrs, has, keep = segment.grad_table("Opt")  # fresh gradients: their own addresses
+    assert ptrs.tolist() == [g.data_ptr() for g in grads] and has is None and not keep
+    ps[1].grad = None
+    ptrs, has, _ = segment.grad_table("Opt")
+    assert has.tolist() == [True, False, True] and ptrs[1] == 0
+    ps[2].grad = torch.randn(4, 2)[:, 0]  # non-contiguous: copied for the step
+    ptrs, has, keep = segment.grad_table("Opt")
+    assert len(keep) == 1 and ptrs[2] == keep[0].data_ptr() and torch.equal(keep[0], ps[2].grad)
+    ps[0].grad = torch.eye(2)[0].to_sparse()
+    with pytest.raises(RuntimeError, match="Opt does not support sparse gradients"):
+        segment.grad_table("Opt")
+
+
+def test_point_grads_to_flat():
+    ps = params((2,), (3,))
+    buffer = FlatBuffer([(0, ps)])
+    ps[0].grad = torch.ones(2)
+    buffer.point_grads_to_flat()
+    assert ps[1].grad is None  # as torch.optim: a missing gradient stays missing
+    assert torch.equal(ps[0].grad, torch.zeros(2))
+    assert ps[0].grad.data_ptr() == buffer.grad.data_ptr()
+    ptrs, has, _ = buffer.segments[0].grad_table("Opt")
+    assert has.tolist() == [True, False]
+    ps[1].grad = torch.ones(3)
+    buffer.point_grads_to_flat()
+    ptrs, has, _ = buffer.segments[0].grad_table("Opt")
+    assert has is None and ptrs is buffer.segments[0].flat_grad_ptrs  # in place: no per-tensor address
+
+
+def test_kernel_plans():
+    assert plan_for(rules.Adam(preset="torch")).kernel == "adam"
+    assert plan_for(rules.AdamW(preset="torch")).kernel == "adam"
+
+    class MyAdam(rules.Adam):  # a subclass may change the math: no kernel
+        pass
+
+    assert plan_for(MyAdam(preset="torch")) is None
+    assert plan_for(rules.Averaged(rules.Adam(preset="torch"))) is None
+    assert plan_for(rules.Adam(lr=torch.tensor(0.1), preset="torch")) is None
+    plan = plan_for(rules.Adam(lr=0.1, betas=(0.5, 0.9), preset="torch"))
+    one = plan.rows(np.array([3, 3, 3]), None, None)
+    assert one.shape == (1, 12) and one[0, 8] == 1 - 0.5**3 and one[0, 11] == 0.1 / (1 - 0.5**3)
+    per_tensor = plan.rows(np.array([3, 1, 2]), np.array([True, False, True]), None)
+    assert per_tensor.shape == (3, 12) and per_tensor[0, 8] == 1 - 0.5**3 and per_tensor[2, 8] == 1 - 0.5**2
+
+
+def test_nadam_plan_keeps_the_mu_product_per_tensor():
+    rule = rules.NAdam(preset="torch")
+    plan = plan_for(rule)
+    mu_product = np.ones(2, dtype=np.float32)
+    rows = plan.rows(np.array([1, 1]), None, mu_product)
+    state = rule.init(torch.zeros(1))
+    _, state = rule.step(torch.zeros(1), torch.ones(1), state, 1)
+    assert mu_product[0] == state["mu_product"].item() and rows[0, 10] == 1 - state["mu_product"].item()
+    rows = plan.rows(np.array([2, 1]), np.array([True, False]), mu_product)
+    _, state = rule.step(torch.zeros(1), torch.ones(1), state, 2)
+    assert mu_product[0] == state["mu_product"].item() and mu_product[1] != mu_product[0]
+
+
+def test_flat_storages_are_forgotten_when_unused():
+    ps = params((3,))
+    buffer = FlatBuffer([(0, ps)])
+    key = buffer.flat.untyped_storage().data_ptr()
+    assert key in flat_buffer._FLAT_STORAGES
+    with torch.no_grad():
+        ps[0].data = ps[0].data.clone()
+    del buffer
+    flat_buffer._forget_unused_storages()
+    assert key not in flat_buffer._FLAT_STORAGES
