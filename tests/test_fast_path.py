@@ -178,6 +178,35 @@ def test_random_layouts_with_thousands_of_tensors(name, dtype):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_flat_gradients_run_each_segment_as_one_tensor(name, monkeypatch):
+    """With every gradient in the flat buffer and one step count, the kernels see a segment as one tensor
+    (no per-tensor walk). The result must still equal the rule, and a NaN in the last tensor's gradient
+    must still be found before anything changes."""
+    results = []
+    real = fast_step._as_one_tensor
+    monkeypatch.setattr(fast_step, "_as_one_tensor", lambda w: results.append(real(w)) or results[-1])
+    shapes = [[(3, 4), (1,), (), (50,)] * 50, [(7,), (2, 2)] * 20]
+    kws = [{}, {"lr": 3e-3}]
+    fast_params, plain_params, fast, plain = run_pair(
+        name, kws, shapes, torch.float64, steps=4, seed=3, none_rate=0.0, modes=("flat",)
+    )
+    assert any(r is not None for r in results), "the one-tensor route was never taken"
+    assert_close_runs(fast_params, plain_params, fast, plain)
+    before = [p.detach().clone() for p in fast_params]
+    state = copy.deepcopy(fast.state_dict())
+    fast.zero_grad(set_to_none=False)
+    for p in fast_params:
+        p.grad.fill_(1e-3)
+    fast_params[len(shapes[0]) - 1].grad[-1] = float("nan")  # the last tensor of the first segment
+    with pytest.raises(adamlab.NonFiniteError):
+        fast.step()
+    assert all(torch.equal(p, b) for p, b in zip(fast_params, before, strict=True))
+    after = fast.state_dict()["state"]
+    for k, entry in state["state"].items():
+        assert all(torch.equal(after[k][n], v) if torch.is_tensor(v) else after[k][n] == v for n, v in entry.items())
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_generic_flat_path_equals_the_rule(name, monkeypatch):
     """Without numba (or a kernel), the rule itself runs on chunks of the flat views."""
     monkeypatch.setattr(fast_step, "load_kernels", lambda: None)

@@ -246,8 +246,9 @@ class FastPath:
         for w in work:
             seg = w.segment
             if self.kernels is not None:
+                ptrs, starts = _as_one_tensor(w) or (w.grad_ptrs, seg.starts)
                 with _KERNEL_LOCK:
-                    bad = self.kernels.count_nonfinite(seg.flat_np, w.grad_ptrs, seg.starts, self._threads(seg))
+                    bad = self.kernels.count_nonfinite(seg.flat_np, ptrs, starts, self._threads(seg))
                 if bad:
                     return False
                 continue
@@ -302,8 +303,10 @@ class FastPath:
         coefs = plan.rows(seg.steps, w.has, mu)
         s0, s1, s2 = self._slot_arrays(seg, plan.slots)
         step = self.kernels.STEPS[plan.kernel]
+        one = _as_one_tensor(w) if coefs.shape[0] == 1 else None
+        ptrs, starts = one or (w.grad_ptrs, seg.starts)
         with _KERNEL_LOCK:
-            step(seg.flat_np, s0, s1, s2, w.grad_ptrs, seg.starts, coefs, plan.flags, self._threads(seg))
+            step(seg.flat_np, s0, s1, s2, ptrs, starts, coefs, plan.flags, self._threads(seg))
 
     def _slot_arrays(self, seg: Segment, slots: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         key = (id(seg), slots)
@@ -350,6 +353,17 @@ class FastPath:
         for buffer in self.buffers:
             buffer.point_grads_to_flat()
         return [p for plain in self.plain for p in plain]
+
+
+def _as_one_tensor(w: Work) -> tuple[np.ndarray, np.ndarray] | None:
+    """(gradient address, starts) that present the whole segment to a kernel as one tensor, when every
+    gradient is its view of the flat gradient buffer (then the gradients are as contiguous as the
+    parameters and the kernel needs no per-tensor walk); None otherwise. The caller checks that one row
+    of coefficients serves every tensor."""
+    seg = w.segment
+    if w.has is not None or seg.flat_grad_ptrs is None or w.grad_ptrs is not seg.flat_grad_ptrs:
+        return None
+    return seg.flat_grad_ptrs[:1], seg.whole_starts
 
 
 def _data_ptrs(params: list[torch.Tensor]) -> list[int]:

@@ -82,6 +82,7 @@ class Segment:
         self.params = params
         self.shapes = [tuple(p.shape) for p in params]
         self.starts = np.cumsum([0, *(p.numel() for p in params)]).astype(np.int64)
+        self.whole_starts = self.starts[[0, -1]]  # the segment as one tensor (see fast_step._as_one_tensor)
         self.flat = flat  # this segment's slice of the buffer
         self.flat_np = flat.numpy() if flat.device.type == "cpu" else None
         self.steps = np.zeros(len(params), dtype=np.int64)
