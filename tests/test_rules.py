@@ -299,6 +299,24 @@ def test_float32_stays_float32(name):
     assert p.dtype == torch.float32 and all(v.dtype == torch.float32 for v in s.values())
 
 
+@pytest.mark.parametrize("name", [*RULE_INSTANCES, "nadam", "radam"])
+def test_a_float64_tensor_step_count_gives_the_host_result(name):
+    """The Keras face (torch backend) passes t as a tensor in the variable's dtype. torch turns a bool or int
+    tensor times a Python float into float32, so a rule must keep its t-dependent factors in t's dtype."""
+    rule = RULE_INSTANCES[name] if name in RULE_INSTANCES else RULES[name](lr=0.1)
+    rng = np.random.default_rng(2)
+    param = torch.tensor(rng.normal(size=(5, 3)))
+    grads = [torch.tensor(g) for g in rng.normal(size=(12, 5, 3))]
+    p_host, s_host = _run(rule, param, grads)
+    p_arr, s_arr = param, rule.init(param)
+    for t, g in enumerate(grads, start=1):
+        p_arr, s_arr = rule.step(p_arr, g, s_arr, torch.tensor(float(t), dtype=torch.float64))
+    assert p_arr.dtype == torch.float64
+    np.testing.assert_allclose(p_arr.numpy(), p_host.numpy(), rtol=1e-13, atol=1e-15)
+    for k in s_host:
+        np.testing.assert_allclose(np.asarray(s_arr[k]), np.asarray(s_host[k]), rtol=1e-13, atol=1e-15)
+
+
 # --- the step count -----------------------------------------------------------------------------------
 
 

@@ -88,8 +88,9 @@ class SGD(Rule):
             buf = g if t == 1 else mu * state["momentum_buffer"] + (1 - dampening) * g
         elif dampening == 0:  # traced t: the zero initial buffer makes the first step b = g by itself
             buf = mu * state["momentum_buffer"] + g
-        else:
-            buf = mu * state["momentum_buffer"] + (1 - (t > 1) * dampening) * g
+        else:  # 0 at t = 1, else 1, in t's own dtype (a bool tensor times a float would be torch's float32)
+            later = namespace(t).clip(t - 1, 0, 1)
+            buf = mu * state["momentum_buffer"] + (1 - dampening * later) * g
         direction = g + mu * buf if self.nesterov else buf
         step = direction if self.lr_in_momentum else self.lr * direction
         return param - step, {"momentum_buffer": buf}
