@@ -1,4 +1,4 @@
-"""Face-neutral checkpoints: PyTorch ↔ NumPy ↔ optax, continuing identically; malformed states raise clearly."""
+"""Face-neutral checkpoints: PyTorch ↔ NumPy ↔ optax ↔ Keras, continuing identically; malformed states raise clearly."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ import jax.numpy as jnp  # noqa: E402
 
 import adamlab.optax  # noqa: E402
 from adamlab.conformance.runners import x64  # noqa: E402
+
+# Keras converts its torch tensors with np.array, which NumPy 2 warns about (Keras's code, not adamlab's)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
 START = {"b": np.array([0.5, -1.0]), "w": np.array([[1.0, -2.0, 0.3], [0.7, 0.1, -0.4]])}  # jax's (sorted) order
 SHAPES = [v.shape for v in START.values()]
@@ -69,7 +72,23 @@ def run_optax(name, kwargs, leaves, t0, steps, checkpoint=None):
         return [np.asarray(v) for v in params.values()], adamlab.optax.export_state(state)
 
 
-RUNNERS = {"torch": run_torch, "numpy": run_numpy, "optax": run_optax}
+def run_keras(name, kwargs, leaves, t0, steps, checkpoint=None):
+    keras = pytest.importorskip("keras")
+    import adamlab.keras
+
+    variables = [keras.Variable(x, dtype="float64") for x in leaves]
+    opt = getattr(adamlab.keras, name)(preset="torch", **kwargs)
+    opt.build(variables)
+    if checkpoint is not None:
+        adamlab.keras.import_state(opt, checkpoint)
+    for t in range(t0, t0 + steps):
+        grads = grad([keras.ops.convert_to_numpy(v) for v in variables], t)
+        tensors = [keras.ops.convert_to_tensor(g, dtype="float64") for g in grads]
+        opt.apply_gradients(zip(tensors, variables, strict=True))
+    return [keras.ops.convert_to_numpy(v).copy() for v in variables], adamlab.keras.export_state(opt)
+
+
+RUNNERS = {"torch": run_torch, "numpy": run_numpy, "optax": run_optax, "keras": run_keras}
 OPTIMIZERS = [
     ("Adam", {"lr": 0.05, "amsgrad": True, "weight_decay": 0.01}),
     ("NAdam", {"lr": 0.05}),
@@ -81,10 +100,20 @@ OPTIMIZERS = [
 
 @pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 @pytest.mark.parametrize(
-    ("first", "second"), [("torch", "numpy"), ("numpy", "optax"), ("optax", "torch"), ("torch", "optax")]
+    ("first", "second"),
+    [
+        ("torch", "numpy"),
+        ("numpy", "optax"),
+        ("optax", "torch"),
+        ("torch", "optax"),
+        ("keras", "torch"),
+        ("optax", "keras"),
+    ],
 )
 def test_a_run_continues_identically_in_another_face(name, kwargs, first, second):
     leaves = list(START.values())
+    if "keras" in (first, second):  # Keras keeps the learning rate in a float32 variable: use one it holds exactly
+        kwargs = {**kwargs, "lr": float(np.float32(kwargs["lr"]))}
     whole, _ = RUNNERS[first](name, kwargs, leaves, 0, 12)
     half, checkpoint = RUNNERS[first](name, kwargs, leaves, 0, 5)
     checkpoint = pickle.loads(pickle.dumps(checkpoint))  # a plain, picklable dict
@@ -188,7 +217,9 @@ def test_generic_dispatch_and_export_before_any_step():
         assert isinstance(again, tuple) and int(again[1].count) == 0
     with pytest.raises(ValueError, match="has not taken a step: pass params"):
         adamlab.numpy.export_state(adamlab.numpy.Adam())
-    with pytest.raises(ValueError, match="expected an adamlab.torch or adamlab.numpy optimizer .* got torch.optim"):
+    with pytest.raises(
+        ValueError, match="expected an adamlab.torch, adamlab.numpy or adamlab.keras optimizer .* got torch"
+    ):
         adamlab.checkpoint.export_state(torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))]))
 
 
@@ -198,3 +229,41 @@ def test_torch_groups_may_differ_only_in_lr():
     opt = adamlab.torch.Adam([{"params": [a]}, {"params": [b], "weight_decay": 0.1}])
     with pytest.raises(ValueError, match="param group 1 differs from group 0 in weight_decay"):
         adamlab.torch.export_state(opt)
+
+
+def test_keras_export_needs_a_built_optimizer_and_a_finished_accumulation_cycle(adam_checkpoint):
+    keras = pytest.importorskip("keras")
+    import adamlab.keras
+
+    opt = adamlab.keras.Adam(0.1)
+    with pytest.raises(ValueError, match="not built yet: call optimizer.build"):
+        adamlab.keras.export_state(opt)
+    with pytest.raises(ValueError, match="not built yet: call optimizer.build"):
+        adamlab.keras.import_state(opt, adam_checkpoint)
+    variables = [keras.Variable(np.zeros(2)), keras.Variable(np.zeros((3, 3)))]
+    opt.build(variables)
+    with pytest.raises(ValueError, match=r"parameter 1 has shape \(2, 3\); this optimizer's has shape \(3, 3\)"):
+        adamlab.keras.import_state(opt, adam_checkpoint, strict=False)
+
+    accumulating = adamlab.keras.Adam(0.1, gradient_accumulation_steps=2)
+    variables = [keras.Variable(np.ones(2, dtype="float32"))]
+    accumulating.apply_gradients([(keras.ops.ones(2), variables[0])])
+    with pytest.raises(ValueError, match="middle of a gradient accumulation cycle"):
+        adamlab.keras.export_state(accumulating)
+    accumulating.apply_gradients([(keras.ops.ones(2), variables[0])])
+    checkpoint = adamlab.checkpoint.export_state(accumulating)  # the generic dispatch finds the Keras face
+    assert checkpoint["step"] == 1
+    again = adamlab.keras.Adam(0.1, gradient_accumulation_steps=2)
+    copied = [keras.Variable(keras.ops.convert_to_numpy(variables[0]))]
+    again.build(copied)
+    adamlab.checkpoint.import_state(again, checkpoint)
+    assert int(keras.ops.convert_to_numpy(again.iterations)) == 1
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(again._entries[0]["exp_avg"]), checkpoint["params"][0]["state"]["exp_avg"]
+    )
+    at_export = keras.ops.convert_to_numpy(variables[0]).copy()
+    for g in ([0.5, -1.0], [2.0, 0.25]):  # one more accumulation cycle continues identically
+        accumulating.apply_gradients([(keras.ops.convert_to_tensor(g), variables[0])])
+        again.apply_gradients([(keras.ops.convert_to_tensor(g), copied[0])])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copied[0]), keras.ops.convert_to_numpy(variables[0]))
+    assert not np.array_equal(keras.ops.convert_to_numpy(copied[0]), at_export)  # the cycle did update

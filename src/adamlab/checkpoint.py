@@ -10,9 +10,10 @@ both work), the same whichever face wrote it::
                  "state": {"exp_avg": ndarray, "exp_avg_sq": ndarray}}, ...]}
 
 Parameters are listed in the face's order (torch: param groups in order; NumPy: the flattened structure;
-optax: ``jax.tree.leaves``). When both sides know the leaf names (NumPy ↔ optax), they are matched by name,
-so a dict's key order does not matter. Each face has ``export_state``/``import_state``
-(:mod:`adamlab.torch`, :mod:`adamlab.numpy`, :mod:`adamlab.optax`); :func:`export_state` and
+optax: ``jax.tree.leaves``; Keras: the variables the optimizer was built for). When both sides know the
+leaf names (NumPy ↔ optax), they are matched by name, so a dict's key order does not matter. Each face has
+``export_state``/``import_state`` (:mod:`adamlab.torch`, :mod:`adamlab.numpy`, :mod:`adamlab.optax`,
+:mod:`adamlab.keras`); :func:`export_state` and
 :func:`import_state` here dispatch to them. Loading checks everything and names what is wrong: another
 optimizer's state, missing or unexpected entries, wrong shapes, a different parameter count, and (with
 ``strict=True``, the default) hyperparameters other than ``lr`` that differ.
@@ -91,7 +92,7 @@ def read_checkpoint(
 
 
 def export_state(optimizer_or_state: Any) -> dict[str, Any]:
-    """Export a torch face optimizer, a NumPy face optimizer or an optax face state as a checkpoint."""
+    """Export a torch, NumPy or Keras face optimizer or an optax face state as a checkpoint."""
     return _face_of(optimizer_or_state).export_state(optimizer_or_state)
 
 
@@ -109,11 +110,13 @@ def _face_of(obj: Any) -> Any:
         import adamlab.torch as face
     elif module.startswith("adamlab.adapters.numpy") or module == "adamlab.numpy":
         import adamlab.numpy as face
+    elif module.startswith("adamlab.adapters.keras") or module == "adamlab.keras":
+        import adamlab.keras as face
     elif module.startswith("adamlab.adapters.optax") or isinstance(obj, (tuple, list, dict)):
         import adamlab.optax as face  # an optax state: a RuleState, or a chain's tuple holding one
     else:
         raise ValueError(
-            "expected an adamlab.torch or adamlab.numpy optimizer or an adamlab.optax state; "
+            "expected an adamlab.torch, adamlab.numpy or adamlab.keras optimizer or an adamlab.optax state; "
             f"got {type(obj).__module__}.{type(obj).__name__}"
         )
     return face

@@ -9,6 +9,9 @@ The classes take Keras's argument names (``learning_rate``, ``beta_1``, ``beta_2
 face has one anyway. Requires the ``keras`` extra (``pip install "adamlab[keras]"``) and a Keras backend:
 when ``KERAS_BACKEND`` is unset and TensorFlow is not installed, the torch backend is selected before
 Keras is imported (torch is always installed with adamlab).
+
+``export_state(opt)``/``import_state(opt, checkpoint)`` move the optimizer state to and from the other faces
+(:mod:`adamlab.checkpoint`); the optimizer must be built (``opt.build(model.trainable_variables)``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise ImportError("adamlab.keras needs Keras 3, which is not installed: pip install 'adamlab[keras]'") from error
 
 from adamlab import rules  # noqa: E402
+from adamlab.adapters.face_checkpoints import keras_export_state as export_state  # noqa: E402
+from adamlab.adapters.face_checkpoints import keras_import_state as import_state  # noqa: E402
 from adamlab.adapters.keras_optimizer import RuleOptimizer, make_keras_optimizer  # noqa: E402
 
 Adam = make_keras_optimizer(rules.Adam, "Adam")
@@ -71,4 +76,6 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "RuleOptimizer",
+    "export_state",
+    "import_state",
 ]

@@ -1,6 +1,7 @@
-"""``export_state``/``import_state`` of the PyTorch and NumPy faces, over :mod:`adamlab.checkpoint`'s format.
+"""``export_state``/``import_state`` of the PyTorch, NumPy and Keras faces, over :mod:`adamlab.checkpoint`'s
+format.
 
-(The optax face has its own pair in :mod:`adamlab.optax`.) torch is imported only by the torch functions.
+(The optax face has its own pair in :mod:`adamlab.optax`.) torch and Keras are imported only by their functions.
 """
 
 from __future__ import annotations
@@ -117,3 +118,45 @@ def numpy_import_state(optimizer: Any, checkpoint: dict[str, Any], params: Any =
         {k: v.astype(dtype) if dtype is not None else v for k, v in s.items()}
         for s, dtype in zip(states, dtypes, strict=True)
     ]
+
+
+# --- Keras face -------------------------------------------------------------------------------------------
+
+
+def keras_export_state(optimizer: Any) -> dict[str, Any]:
+    """Checkpoint of an ``adamlab.keras`` optimizer: its state variables in the order of the variables it was
+    built for (``model.trainable_variables``), and ``iterations`` as the step count.
+
+    Keras's own extras are not optimizer state in this format and are left out: the EMA of the weights
+    (``use_ema``) and gradient-accumulation buffers (export raises in the middle of an accumulation cycle).
+    """
+    from adamlab.adapters.keras_optimizer import _concrete
+
+    if not optimizer.built:
+        raise ValueError("the optimizer is not built yet: call optimizer.build(model.trainable_variables) first")
+    every = optimizer.gradient_accumulation_steps
+    if every and int(_concrete(optimizer._iterations)) % every:
+        raise ValueError(
+            f"the optimizer is in the middle of a gradient accumulation cycle (every {every} calls): "
+            "export after an update step"
+        )
+    states = [{k: _concrete(v) for k, v in entry.items()} for entry in optimizer._entries]
+    shapes = [tuple(v.shape) for v in optimizer._trainable_variables]
+    return make_checkpoint(optimizer.rule, int(_concrete(optimizer.iterations)), states, shapes)
+
+
+def keras_import_state(optimizer: Any, checkpoint: dict[str, Any], *, strict: bool = True) -> None:
+    """Load a checkpoint into a built ``adamlab.keras`` optimizer (``optimizer.build(model.trainable_variables)``
+    first, or after one step): every state variable and ``iterations`` are assigned; accumulated gradients
+    (``gradient_accumulation_steps``) are zeroed."""
+    if not optimizer.built:
+        raise ValueError("the optimizer is not built yet: call optimizer.build(model.trainable_variables) first")
+    shapes = [tuple(v.shape) for v in optimizer._trainable_variables]
+    step, states = read_checkpoint(checkpoint, optimizer.rule, shapes, strict=strict)
+    for entry, state in zip(optimizer._entries, states, strict=True):
+        for key, variable in entry.items():
+            variable.assign(state[key].astype(variable.dtype))
+    every = optimizer.gradient_accumulation_steps
+    optimizer._iterations.assign(step * (every or 1))
+    for buffer in getattr(optimizer, "_accumulated_gradients", None) or ():
+        buffer.assign(np.zeros(tuple(buffer.shape), dtype=buffer.dtype))
