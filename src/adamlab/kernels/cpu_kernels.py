@@ -86,6 +86,10 @@ def _row(coefs, j):
 # Each rule: ``_<rule>_math`` is the elementwise math on scalars (flags only steer arithmetic), and a loop
 # per set of state arrays it touches (a slot used only under a flag would keep LLVM from vectorising).
 # Coefficient rows and flags are listed above each rule, in the order kernel_plans.py writes them.
+# The ``*_step`` drivers repeat the same thread/tensor walk on purpose: a factory closing over the inner
+# loop (``def driver(inner): @njit(parallel=True, cache=True) def step(...)``) compiles, but numba's cache
+# never hits for such closures (0 hits in a second process, measured with numba 0.68), so every process
+# would recompile all eight parallel drivers (~1 s each) before its first step.
 
 
 # --- Adam / AdamW (rules/adam.py) ------------------------------------------------------------------------
