@@ -89,7 +89,7 @@ def _row(coefs, j):
 # The ``*_step`` drivers repeat the same thread/tensor walk on purpose: a factory closing over the inner
 # loop (``def driver(inner): @njit(parallel=True, cache=True) def step(...)``) compiles, but numba's cache
 # never hits for such closures (0 hits in a second process, measured with numba 0.68), so every process
-# would recompile all eight parallel drivers (~1 s each) before its first step.
+# would recompile all eight parallel drivers (0.5–1 s each, as docs/fast-path.md measures) before its first step.
 
 
 # --- Adam / AdamW (rules/adam.py) ------------------------------------------------------------------------
