@@ -50,6 +50,12 @@ def assert_close_runs(fast_params, plain_params, fast_opt, plain_opt, dtype=None
                 assert max_rel_diff(s[k], v) <= tol, f"param {i} state {k}: {max_rel_diff(s[k], v):.2e}"
 
 
+def in_flat_buffers(opt, params) -> bool:
+    """True when every parameter's memory lies inside one of the optimizer's flat buffers."""
+    spans = [(b.flat.data_ptr(), b.flat.data_ptr() + b.flat.numel() * b.flat.element_size()) for b in opt._fast.buffers]
+    return all(any(lo <= p.data_ptr() < hi for lo, hi in spans) for p in params if p.numel())
+
+
 def make_params(shapes, dtype, seed):
     gen = torch.Generator().manual_seed(seed)
     return [torch.nn.Parameter(torch.randn(s, dtype=dtype, generator=gen)) for s in shapes]
@@ -258,8 +264,7 @@ def test_fast_path_is_the_default_and_moves_parameters_into_one_buffer():
     before = [p.detach().clone() for p in model.parameters()]
     opt.step()  # no gradients yet: nothing changes, but the layout is built
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
-    storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    assert len(storages) == 1 and opt.fast
+    assert opt.fast and len(opt._fast.buffers) == 1 and in_flat_buffers(opt, model.parameters())
     train(model, x, opt, 3)
     s = opt.state[model[0].weight]
     assert s["step"] == 3 and s["exp_avg"].untyped_storage().data_ptr() == s["exp_avg_sq"].untyped_storage().data_ptr()
@@ -310,12 +315,12 @@ def test_reassigned_data_is_detected():
         new = torch.randn(3, 4, dtype=torch.float64)
         model[0].weight.data = new.clone()
         ref[0].weight.data = new.clone()
-    assert model[0].weight.untyped_storage().data_ptr() != model[2].weight.untyped_storage().data_ptr()
+    assert not in_flat_buffers(opt, [model[0].weight])
     train(model, x, opt, 2)
     train(ref, x, ref_opt, 2)
     assert not torch.equal(model[0].weight, new)  # the new tensor was stepped, not a stale slot
     assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
-    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 1  # moved in again
+    assert in_flat_buffers(opt, model.parameters())  # moved in again
 
 
 def test_mixed_dtypes_and_low_precision_parameters():
@@ -433,7 +438,48 @@ def test_model_state_dict_and_torch_save():
     fresh.load_state_dict(torch.load(buffer))
     assert all(torch.equal(p, q) for p, q in zip(fresh.parameters(), model.parameters(), strict=True))
     model.load_state_dict(fresh.state_dict())  # copies in place: the parameters stay in the flat buffer
-    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 1
+    assert in_flat_buffers(opt, model.parameters())
+
+
+def test_saving_part_of_a_model_writes_only_that_part():
+    """Each parameter has a storage of its own over its slot: torch.save of a sub-module or of one tensor
+    writes those bytes, not the whole buffer, and nothing looks like tied weights."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(300, 300), torch.nn.Linear(300, 2))
+    opt = adamlab.torch.Adam(model.parameters())
+    model(torch.randn(4, 300)).sum().backward()
+    opt.step()
+    assert in_flat_buffers(opt, model.parameters())
+    head = model[1].state_dict()
+    buffer = io.BytesIO()
+    torch.save(head, buffer)
+    assert buffer.tell() < 602 * 4 + 4096  # the head's 602 floats, not the model's 90,902
+    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 4
+    for p in model.parameters():
+        assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
+    buffer.seek(0)
+    assert all(torch.equal(head[k], v) for k, v in torch.load(buffer).items())
+    clone = copy.deepcopy(model[0])
+    assert clone.weight.untyped_storage().nbytes() == clone.weight.numel() * 4
+
+
+def test_parameters_in_shared_memory_stay_shared():
+    """model.share_memory() (Hogwild training): moving those parameters into a private buffer would cut the
+    other processes off, so they stay on the plain path, before and after the fast path placed them."""
+    torch.manual_seed(0)
+    shared = torch.nn.Linear(5, 3).share_memory()
+    later = torch.nn.Linear(5, 3)
+    opt = adamlab.torch.Adam([*shared.parameters(), *later.parameters()])
+    for step in range(3):
+        opt.zero_grad()
+        (shared(torch.randn(2, 5)).sum() + later(torch.randn(2, 5)).sum()).backward()
+        opt.step()
+        assert all(p.is_shared() for p in shared.parameters())
+        assert in_flat_buffers(opt, later.parameters()) == (step < 2)
+        if step == 1:
+            later.share_memory()
+    assert opt._fast.buffers == [] and all(p.is_shared() for p in later.parameters())
+    assert opt.state[later.weight]["step"] == 3
 
 
 @pytest.mark.parametrize("direction", ["fast_to_plain", "plain_to_fast", "fast_to_fast"])

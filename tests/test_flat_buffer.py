@@ -24,7 +24,9 @@ def test_parameters_become_views_of_one_buffer_with_their_values():
     assert buffer.flat.numel() == 6 + 1 + 0 + 4 + 1
     for p, v in zip(group0 + group1, values, strict=True):
         assert torch.equal(p, v) and p.shape == v.shape and p.is_contiguous()
-        assert p.untyped_storage().data_ptr() == buffer.flat.untyped_storage().data_ptr()
+        lo, hi = buffer.flat.data_ptr(), buffer.flat.data_ptr() + buffer.flat.numel() * 4
+        assert p.numel() == 0 or lo <= p.data_ptr() < hi
+        assert p.untyped_storage().nbytes() == p.numel() * p.element_size()  # a storage of its own
     s0, s1 = buffer.segments
     assert (s0.group_index, s1.group_index) == (0, 1)
     assert s0.starts.tolist() == [0, 6, 7, 7] and s1.starts.tolist() == [0, 4, 5]
@@ -45,7 +47,9 @@ def test_movable():
     FlatBuffer([(0, placed)])
     assert all(movable(p) for p in placed)  # in an adamlab buffer, at the slot it was placed in
     stranger = torch.nn.Parameter(placed[0].data)  # another object viewing that slot
-    assert not movable(stranger)
+    assert not movable(stranger) and not movable(placed[0])  # moving placed[0] would leave stranger behind
+    assert movable(placed[1])
+    assert not movable(torch.nn.Parameter(torch.randn(3).share_memory_()))  # other processes see it
 
 
 def test_state_views_dicts_and_adoption():
@@ -141,13 +145,26 @@ def test_nadam_plan_keeps_the_mu_product_per_tensor():
     assert mu_product[0] == state["mu_product"].item() and mu_product[1] != mu_product[0]
 
 
-def test_flat_storages_are_forgotten_when_unused():
-    ps = params((3,))
-    buffer = FlatBuffer([(0, ps)])
-    key = buffer.flat.untyped_storage().data_ptr()
-    assert key in flat_buffer._FLAT_STORAGES
+def test_placed_parameters_are_forgotten_when_they_go_or_move():
+    ps = params((3,), (2,))
+    FlatBuffer([(0, ps)])
+    assert all(flat_buffer.placed(p) for p in ps)
+    key = id(ps[1])
     with torch.no_grad():
-        ps[0].data = ps[0].data.clone()
-    del buffer
-    flat_buffer._forget_unused_storages()
-    assert key not in flat_buffer._FLAT_STORAGES
+        ps[0].data = ps[0].data.clone()  # reassigned: no longer in its slot
+    assert not flat_buffer.placed(ps[0])
+    del ps[1]
+    assert key not in flat_buffer._PLACED
+
+
+def test_release_gives_own_memory_unless_another_tensor_views_it():
+    ps = params((3,), (2,))
+    buffer = FlatBuffer([(0, ps)])
+    alias = ps[1].data
+    flat_buffer.release(ps[0])
+    flat_buffer.release(ps[1])
+    with torch.no_grad():
+        buffer.flat.zero_()
+    assert ps[0].any()  # its own memory now
+    assert not ps[1].any() and alias.data_ptr() == ps[1].data_ptr()  # still the slot its alias sees
+    assert not flat_buffer.placed(ps[0]) and not flat_buffer.placed(ps[1])

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
+from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, release, state_fits
 from adamlab.kernels.kernel_plans import KernelPlan, plan_for
 
 _FAST_DTYPES = (torch.float32, torch.float64)
@@ -85,7 +85,7 @@ class FastPath:
         self.excluded: set[int] = set()  # ids of parameters whose state could not be adopted
         self._infos: dict[int, tuple[Any, RuleInfo]] = {}
         self._slots: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, ...]] = {}
-        self._old_storages: set[int] = set()  # flat storages of earlier layouts
+        self._was_placed: set[int] = set()  # ids of the parameters an earlier layout placed
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -93,13 +93,13 @@ class FastPath:
         """Rebuild the buffers at the next step (param groups, dtypes or state were changed)."""
         if self.buffers is not None:
             self._dissolve()
-            self._old_storages |= {b.flat.untyped_storage().data_ptr() for b in self.buffers}
+            self._was_placed |= {id(p) for b in self.buffers for p in b.params}
         self.buffers = None
 
     def drop(self) -> None:
         """Forget the buffers without touching ``optimizer.state`` (it was replaced); the next step rebuilds."""
         if self.buffers is not None:
-            self._old_storages |= {b.flat.untyped_storage().data_ptr() for b in self.buffers}
+            self._was_placed |= {id(p) for b in self.buffers for p in b.params}
         self.buffers = None
         self.excluded.clear()  # a new state may fit where the old one did not
 
@@ -158,8 +158,11 @@ class FastPath:
                         state[p] = segment.adopt(j, state[p])
                 segment.all_started = bool(segment.started.all())
         self._slots.clear()
-        _own_storage([p for plain in self.plain for p in plain], self._old_storages)
-        self._old_storages = set()
+        for plain in self.plain:  # parameters leaving this fast path get their own memory back
+            for p in plain:
+                if id(p) in self._was_placed:
+                    release(p)
+        self._was_placed = set()
 
     def _dissolve(self) -> None:
         """Give every fast parameter's state its own tensors again (the buffers are about to go)."""
@@ -402,12 +405,3 @@ def _runs(steps: np.ndarray, has: np.ndarray | None, per_tensor: bool) -> list[t
     if start is not None:
         runs.append((start, len(steps)))
     return runs
-
-
-def _own_storage(params: list[torch.Tensor], old: set[int]) -> None:
-    """Parameters left on the plain path that still view an earlier flat buffer get their own memory back
-    (else one of them would keep that whole buffer alive)."""
-    with torch.no_grad():
-        for p in params:
-            if p.untyped_storage().data_ptr() in old:
-                p.data = p.data.clone()

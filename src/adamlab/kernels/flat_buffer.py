@@ -8,11 +8,18 @@ Gradients are read where they are: a parameter's own ``.grad`` tensor (fresh aft
 ``zero_grad(set_to_none=True)``), or a slot of the buffer's flat gradient once ``zero_grad(set_to_none=False)``
 has pointed ``.grad`` there. Parameters are found out of place (``.data`` reassigned) by comparing data
 pointers with the ones recorded at build time.
+
+On the CPU each placed parameter gets a storage of its own that aliases its slot of the buffer (through the
+buffer protocol, which keeps the buffer alive). To everything outside the optimizer it looks like an ordinary
+parameter: ``torch.save`` of one parameter or of a sub-module's ``state_dict()`` writes only those bytes, and
+tools that find tied weights by storage (safetensors, ``save_pretrained``) see no sharing. A plain view would
+make every parameter carry the whole buffer's storage.
 """
 
 from __future__ import annotations
 
 import operator
+import weakref
 from itertools import repeat
 from typing import Any
 
@@ -22,9 +29,9 @@ import torch
 DATA_PTR = torch.Tensor.data_ptr
 GRAD = operator.attrgetter("grad")
 
-#: flat parameter storages (storage address → (the flat tensor, {id(param): its address when placed})):
-#: a parameter still in the slot it was placed in may be moved again (by a rebuild, or another optimizer)
-_FLAT_STORAGES: dict[int, tuple[torch.Tensor, dict[int, int]]] = {}
+#: parameters placed in a flat buffer: id(param) → (weak reference to it, its address when placed). Such a
+#: parameter, still at that address and viewed by nothing else, may be moved again (a rebuild, another optimizer)
+_PLACED: dict[int, tuple[weakref.ref, int]] = {}
 
 
 def _use_count(t: torch.Tensor) -> int | None:
@@ -34,21 +41,67 @@ def _use_count(t: torch.Tensor) -> int | None:
         return None
 
 
+def _sole_user(p: torch.Tensor) -> bool:
+    count = _use_count(p)
+    return count is None or count <= 2  # p and the temporary `storage` wrapper
+
+
+def placed(p: torch.Tensor) -> bool:
+    """True when ``p`` is in the slot of a flat buffer it was placed in (its ``.data`` was not reassigned)."""
+    entry = _PLACED.get(id(p))
+    return entry is not None and entry[0]() is p and entry[1] == p.data_ptr()
+
+
+def _register(p: torch.Tensor) -> None:
+    key = id(p)
+
+    def forget(ref: weakref.ref) -> None:
+        if _PLACED.get(key, (None,))[0] is ref:
+            del _PLACED[key]
+
+    _PLACED[key] = (weakref.ref(p, forget), p.data_ptr())
+
+
+def release(p: torch.Tensor) -> None:
+    """Give a parameter that leaves the fast path its own memory (else it would keep a whole buffer alive),
+    unless another tensor views it: that one must keep seeing the parameter's updates."""
+    if placed(p):
+        del _PLACED[id(p)]
+        if _sole_user(p):
+            with torch.no_grad():
+                p.data = p.data.clone()
+
+
 def movable(p: torch.Tensor) -> bool:
     """True when ``p``'s memory can move into a flat buffer without another object noticing.
 
-    That holds for a parameter owning its storage alone (the usual case) and for one viewing an adamlab flat
-    buffer. A parameter sharing memory with another tensor (a view of it, ``Parameter(t)`` with ``t`` kept)
-    or with NumPy (``torch.from_numpy``: a storage that cannot be resized) stays on the plain path, whose
-    in-place updates that other object sees.
+    That holds for a parameter owning its storage alone (the usual case) and for one still in the slot of an
+    adamlab flat buffer it was placed in. A parameter sharing memory with another tensor (a view of it,
+    ``Parameter(t)`` with ``t`` kept), with NumPy (``torch.from_numpy``: a storage that cannot be resized) or
+    with other processes (``model.share_memory()``, as in Hogwild training) stays on the plain path, whose
+    in-place updates those others see.
     """
+    if not _sole_user(p):
+        return False
+    if placed(p):
+        return True
     storage = p.untyped_storage()
-    placed = _FLAT_STORAGES.get(storage.data_ptr())
-    if placed is not None:
-        return placed[1].get(id(p)) == p.data_ptr()
-    sole = p.storage_offset() == 0 and storage.nbytes() == p.numel() * p.element_size() and storage.resizable()
-    count = _use_count(p)
-    return sole and (count is None or count <= 2)  # p and the temporary `storage` wrapper
+    return (
+        p.storage_offset() == 0
+        and storage.nbytes() == p.numel() * p.element_size()
+        and storage.resizable()
+        and not storage.is_shared()
+    )
+
+
+def _own_slot(view: torch.Tensor) -> torch.Tensor:
+    """``view`` (a slot of a CPU flat buffer) as a tensor with a storage of its own over the same memory."""
+    if view.device.type != "cpu":
+        return view
+    if view.numel() == 0:  # nothing to alias (and a view would carry the buffer's storage)
+        return torch.empty(view.shape, dtype=view.dtype)
+    memory = memoryview(view.numpy().reshape(-1)).cast("B")
+    return torch.frombuffer(memory, dtype=view.dtype).view(view.shape)
 
 
 def state_fits(d: dict[str, Any], shape: tuple[int, ...], names: tuple[str, ...], scalars: tuple[str, ...]) -> bool:
@@ -66,12 +119,6 @@ def state_fits(d: dict[str, Any], shape: tuple[int, ...], names: tuple[str, ...]
     return all(
         isinstance(d[name], (int, float)) or (torch.is_tensor(d[name]) and d[name].numel() == 1) for name in scalars
     )
-
-
-def _forget_unused_storages() -> None:
-    for ptr, (flat, _) in list(_FLAT_STORAGES.items()):
-        if _use_count(flat) in (1, 2):  # nothing views it any more (the flat tensor, the probe's wrapper)
-            del _FLAT_STORAGES[ptr]
 
 
 class Segment:
@@ -210,14 +257,13 @@ class FlatBuffer:
                 for j, p in enumerate(params):
                     view = segment.flat[segment.tensor_slice(j)].view(p.shape)
                     view.copy_(p)
-                    p.data = view  # the parameter now lives in the flat buffer
+                    p.data = _own_slot(view)  # the parameter now lives in the flat buffer
                 self.segments.append(segment)
                 self.params.extend(params)
                 offset += size
         self.ptrs = list(map(DATA_PTR, self.params))
-        _forget_unused_storages()
-        placed = {id(p): ptr for p, ptr in zip(self.params, self.ptrs, strict=True)}
-        _FLAT_STORAGES[self.flat.untyped_storage().data_ptr()] = (self.flat, placed)
+        for p in self.params:
+            _register(p)
 
     def ensure_grad(self) -> torch.Tensor:
         """The flat gradient buffer (allocated on first use), with per-tensor views for ``.grad``."""
