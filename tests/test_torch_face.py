@@ -281,6 +281,40 @@ def test_defaults_match_torch_optim():
                 assert ours[k] == v, (name, k)
 
 
+@pytest.mark.parametrize("name", [*NAMES, "NAdam", "RAdam"])
+def test_positional_parameters_are_torch_optims(name, request):
+    """Positional calls mean what they mean in torch.optim (Adagrad's sixth is foreach, not maximize)."""
+    import inspect
+
+    def positional(cls):
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        names = [p.name for p in inspect.signature(cls).parameters.values() if p.kind in kinds]
+        return names[names.index("params") + 1 :]
+
+    ours, ref = getattr(adamlab.torch, name), getattr(torch.optim, name)
+    assert positional(ours) == positional(ref)
+    values = {"lr": 0.01, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True, "momentum": 0.5,
+              "dampening": 0.1, "nesterov": False, "lr_decay": 0.01, "initial_accumulator_value": 0.2, "alpha": 0.9,
+              "centered": True, "rho": 0.8, "momentum_decay": 0.003, "decoupled_weight_decay": True, "foreach": True,
+              "capturable": False, "maximize": False, "differentiable": False}  # fmt: skip
+    args = [values[n] for n in positional(ref)]
+    if name == "NAdam":  # torch.optim.NAdam keeps mu_product in the default dtype (see test_nadam_radam.py)
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        request.addfinalizer(lambda: torch.set_default_dtype(previous))
+    ref_model = Quadratic(3)
+    ours_model = copy.deepcopy(ref_model)
+    opt_ref, opt_ours = ref(ref_model.parameters(), *args), ours(ours_model.parameters(), *args)
+    for k in set(opt_ref.defaults) & set(opt_ours.defaults):
+        assert opt_ours.defaults[k] == opt_ref.defaults[k], k
+    train_pair(ours_model, opt_ours, ref_model, opt_ref, 20)
+    assert_same_run(ours_model, ref_model, opt_ours, opt_ref)
+    with pytest.raises(TypeError, match="multiple values for argument 'lr'"):
+        ours(ours_model.parameters(), 0.1, lr=0.2)
+    with pytest.raises(TypeError, match="positional arguments after params"):
+        ours(ours_model.parameters(), *args, None)
+
+
 def test_positional_arguments_match_torch_optim():
     ref_model = Quadratic(3)
     ours_model = copy.deepcopy(ref_model)
@@ -553,6 +587,37 @@ def test_float32_matches_torch_optim_closely():
     assert_same_run(ours, ref, opt_ours, opt_ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kw", [dict(fast=False), dict(), dict(dtype=torch.bfloat16)])
+def test_loaded_state_without_an_entry_for_a_parameter_still_steps(kw):
+    """A checkpoint taken while a parameter had no gradient yet (a frozen layer) lists no state for it:
+    after loading, its first step starts its state, as torch.optim's defaultdict does."""
+    dtype = kw.pop("dtype", torch.float64)
+    a, b = (torch.nn.Parameter(torch.ones(3, dtype=dtype)) for _ in range(2))
+    opt = adamlab.torch.Adam([a, b], lr=0.1, **kw)
+    a.grad = torch.ones_like(a)
+    opt.step()
+    saved = opt.state_dict()
+    assert list(saved["state"]) == [0]
+    fresh = adamlab.torch.Adam([a, b], lr=0.1, **kw)
+    fresh.load_state_dict(saved)
+    a.grad, b.grad = torch.ones_like(a), torch.ones_like(b)
+    fresh.step()
+    assert fresh.state[a]["step"] == 2 and fresh.state[b]["step"] == 1
+    sgd = adamlab.torch.SGD([a, b], lr=0.1, **kw)
+    sgd.load_state_dict(torch.optim.SGD([a, b], lr=0.1).state_dict())  # torch's momentum-free SGD: no state
+    sgd.step()
+
+
+def test_rule_cache_stays_small_under_a_scheduler():
+    model = Quadratic(0)
+    opt = adamlab.torch.Adam(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 / (1 + i))
+    for _ in range(600):
+        opt.step()
+        sched.step()
+    assert len(opt._rules) <= 256
+
+
 def test_state_dtype_option():
     model = Quadratic(0, dtype=torch.float32)
     opt = adamlab.torch.Adam(model.parameters(), state_dtype=torch.float64)
@@ -632,8 +697,11 @@ def test_nonfinite_raise():
     with pytest.raises(adamlab.NonFiniteError):
         opt.step(closure)
     _assert_snapshot(model, opt, snap)
-    with pytest.raises(adamlab.NonFiniteError):
-        opt.step(lambda: float("nan"))
+    for loss in (float("nan"), np.float32("inf"), np.array(np.nan), np.float64("-inf")):  # every kind of number
+        with pytest.raises(adamlab.NonFiniteError):
+            opt.step(lambda loss=loss: loss)
+    _assert_snapshot(model, opt, snap)
+    assert opt.step(lambda: (1.0, "aux")) == (1.0, "aux")  # not a number: returned, not judged
 
 
 def test_nonfinite_skip():
@@ -741,6 +809,14 @@ def test_averaging_is_off_by_default():
         ("Adam", dict(averaging="mean"), r"^averaging must be one of 'polyak', 'ema'"),
         ("Adam", dict(averaging="ema", averaging_decay=1.5), r"^averaging_decay must be"),
         ("Adam", dict(capturable=True), r"capturable and differentiable are not supported"),
+        ("Adam", dict(state_dtype=torch.int64), r"^state_dtype must be None or a floating torch dtype"),
+        ("Adam", dict(state_dtype="float32"), r"^state_dtype must be None or a floating torch dtype"),
+        # concrete tensors are checked like numbers (torch.optim checks them too)
+        ("Adam", dict(lr=torch.tensor(-0.5)), r"^lr must be a finite number in \[0, inf\); got -0.5"),
+        ("Adam", dict(lr=torch.tensor(float("nan"))), r"^lr must be"),
+        ("Adam", dict(lr=torch.tensor([0.1, -0.2])), r"^lr must be"),
+        ("Adam", dict(betas=(torch.tensor(1.5), 0.9)), r"^betas\[0\] must be"),
+        ("Adam", dict(eps=torch.tensor(-1.0, dtype=torch.bfloat16)), r"^eps must be"),
     ],
 )
 def test_invalid_arguments_raise_at_construction(name, kwargs, message):

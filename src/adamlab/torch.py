@@ -26,15 +26,39 @@ def _doc(rule: type[rules.Rule]) -> str:
     return f"{head}\n\n{rule.__doc__}\n{RuleOptimizer.__doc__}"
 
 
-Adam = make_torch_optimizer(rules.Adam, _doc(rules.Adam))
-AdamW = make_torch_optimizer(rules.AdamW, _doc(rules.AdamW))
-Adamax = make_torch_optimizer(rules.Adamax, _doc(rules.Adamax))
-NAdam = make_torch_optimizer(rules.NAdam, _doc(rules.NAdam))
-RAdam = make_torch_optimizer(rules.RAdam, _doc(rules.RAdam))
-SGD = make_torch_optimizer(rules.SGD, _doc(rules.SGD))
-Adagrad = make_torch_optimizer(rules.Adagrad, _doc(rules.Adagrad))
-RMSprop = make_torch_optimizer(rules.RMSprop, _doc(rules.RMSprop))
-Adadelta = make_torch_optimizer(rules.Adadelta, _doc(rules.Adadelta))
+#: torch.optim's positional parameters after ``params`` (torch 2.x), so that positional calls mean the same
+_POSITIONAL: dict[str, tuple[str, ...]] = {
+    "Adam": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "AdamW": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "Adamax": ("lr", "betas", "eps", "weight_decay", "foreach"),
+    "NAdam": ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
+    "RAdam": ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"),
+    "SGD": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+    "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "foreach"),
+    "RMSprop": (
+        "lr",
+        "alpha",
+        "eps",
+        "weight_decay",
+        "momentum",
+        "centered",
+        "capturable",
+        "foreach",
+        "maximize",
+        "differentiable",
+    ),  # fmt: skip
+    "Adadelta": ("lr", "rho", "eps", "weight_decay", "foreach"),
+}
+
+Adam = make_torch_optimizer(rules.Adam, _doc(rules.Adam), _POSITIONAL["Adam"])
+AdamW = make_torch_optimizer(rules.AdamW, _doc(rules.AdamW), _POSITIONAL["AdamW"])
+Adamax = make_torch_optimizer(rules.Adamax, _doc(rules.Adamax), _POSITIONAL["Adamax"])
+NAdam = make_torch_optimizer(rules.NAdam, _doc(rules.NAdam), _POSITIONAL["NAdam"])
+RAdam = make_torch_optimizer(rules.RAdam, _doc(rules.RAdam), _POSITIONAL["RAdam"])
+SGD = make_torch_optimizer(rules.SGD, _doc(rules.SGD), _POSITIONAL["SGD"])
+Adagrad = make_torch_optimizer(rules.Adagrad, _doc(rules.Adagrad), _POSITIONAL["Adagrad"])
+RMSprop = make_torch_optimizer(rules.RMSprop, _doc(rules.RMSprop), _POSITIONAL["RMSprop"])
+Adadelta = make_torch_optimizer(rules.Adadelta, _doc(rules.Adadelta), _POSITIONAL["Adadelta"])
 
 #: face class per rule name
 OPTIMIZERS: dict[str, type[RuleOptimizer]] = {

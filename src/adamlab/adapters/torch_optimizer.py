@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from adamlab.errors import NonFiniteError
@@ -41,18 +44,36 @@ class RuleOptimizer(torch.optim.Optimizer):
         state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's
             dtype for float32/float64 and float32 for float16/bfloat16 parameters.
         fast: move dense float32/float64 CPU parameters into a flat buffer and step each param group with
-            one kernel call (default True; see :mod:`adamlab.kernels.fast_step`). Their ``.data`` then views
-            that buffer (``torch.save`` of a single parameter saves the whole buffer; ``model.state_dict()`` and
-            the optimizer's ``state_dict()`` save compactly). ``False``: the plain per-parameter path.
+            one kernel call (default True; see :mod:`adamlab.kernels.fast_step`). Each parameter keeps a
+            storage of its own over its slot, so ``torch.save`` of a parameter or a sub-module writes only it.
+            ``False``: the plain per-parameter path.
         foreach, fused: accepted for drop-in compatibility with torch.optim and ignored.
+
+    Positional arguments after ``params`` are torch.optim's, in its order (``Adam(params, lr, betas, eps,
+    weight_decay, amsgrad)``; ``Adagrad``'s sixth is ``foreach``); every other option is keyword-only.
     """
 
     rule_type: ClassVar[type[Rule]]
+    #: torch.optim's positional parameters after ``params``, in its order
+    positional: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(
+    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        name = type(self).__name__
+        if len(args) > len(self.positional):
+            raise TypeError(
+                f"{name}() takes at most {len(self.positional)} positional arguments after params "
+                f"({', '.join(self.positional)}); {len(args)} were given"
+            )
+        for key, value in zip(self.positional, args, strict=False):
+            if key in kwargs:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+            kwargs[key] = value
+        self._setup(params, **kwargs)
+
+    def _setup(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
-        *args: Any,
+        *,
         preset: str = "torch",
         averaging: str | None = None,
         averaging_decay: float = 0.999,
@@ -68,7 +89,11 @@ class RuleOptimizer(torch.optim.Optimizer):
         if capturable or differentiable:
             raise ValueError("capturable and differentiable are not supported by adamlab optimizers")
         check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
-        rule = self.rule_type(*args, preset=preset, **hyperparameters)
+        if state_dtype is not None and not (isinstance(state_dtype, torch.dtype) and state_dtype.is_floating_point):
+            raise ValueError(
+                f"state_dtype must be None or a floating torch dtype (e.g. torch.float32), got {state_dtype!r}"
+            )
+        rule = self.rule_type(preset=preset, **hyperparameters)
         extras = {"preset": preset, "averaging": averaging, "averaging_decay": averaging_decay}
         defaults = {**rule.hyperparameters(), **extras}
         self.nonfinite = nonfinite
@@ -127,6 +152,8 @@ class RuleOptimizer(torch.optim.Optimizer):
             rule = self.rule_type(**{n: group[n] for n in names}, preset=group["preset"])
             if group["averaging"] is not None:
                 rule = Averaged(rule, group["averaging"], group["averaging_decay"])
+            if len(self._rules) >= 256:  # a scheduler makes a new lr every step: keep the cache small
+                self._rules.clear()
             self._rules[key] = rule
         return rule
 
@@ -204,8 +231,10 @@ class RuleOptimizer(torch.optim.Optimizer):
         checks = [torch.isfinite(p.grad).all() for p in params if p.grad is not None]
         if torch.is_tensor(loss):
             checks.append(torch.isfinite(loss).all())
-        elif isinstance(loss, float):
-            checks.append(torch.tensor(loss == loss and abs(loss) != float("inf")))
+        elif isinstance(loss, (numbers.Number, np.ndarray, np.generic)):  # float, np.float32, a 0-d array ...
+            value = np.asarray(loss)
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                return False
         return not checks or bool(torch.stack([c.cpu() for c in checks]).all())
 
     # --- averaged weights (paper §7.2) ------------------------------------------------------------------
@@ -282,7 +311,7 @@ class RuleOptimizer(torch.optim.Optimizer):
                 merged.setdefault(k, v)
             new_groups.append(merged)
         group_of = {id(p): g for g in new_groups for p in g["params"]}
-        new_state: dict[torch.Tensor, dict[str, Any]] = {}
+        new_state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)  # as torch.optim
         for key, value in state_dict["state"].items():
             if key not in id_map:
                 raise ValueError(f"state_dict has state for parameter id {key!r}, which no param group lists")
@@ -344,16 +373,24 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def make_torch_optimizer(rule_type: type[Rule], doc: str) -> type[RuleOptimizer]:
-    """Create the PyTorch face class for ``rule_type``; its signature shows the rule's hyperparameters."""
-    cls = type(rule_type.__name__, (RuleOptimizer,), {"rule_type": rule_type, "__doc__": doc})
+def make_torch_optimizer(rule_type: type[Rule], doc: str, positional: tuple[str, ...]) -> type[RuleOptimizer]:
+    """Create the PyTorch face class for ``rule_type``, taking ``positional`` (torch.optim's positional
+    parameters after ``params``) by position; its signature shows every option."""
+    attrs = {"rule_type": rule_type, "positional": positional, "__doc__": doc}
+    cls = type(rule_type.__name__, (RuleOptimizer,), attrs)
     cls.__module__ = "adamlab.torch"
-    base = inspect.signature(RuleOptimizer.__init__).parameters
-    hyper = [
-        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
-        for n in rule_type.hyperparameter_names()
-    ]
+    base = inspect.signature(RuleOptimizer._setup).parameters
+    extras = {n: p for n, p in base.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    hyper = rule_type.hyperparameter_names()
+    unknown = set(positional) - set(hyper) - set(extras)
+    if unknown:
+        raise ValueError(f"positional names {sorted(unknown)} are not options of {rule_type.__name__}")
+
+    def option(n: str, kind: Any) -> inspect.Parameter:
+        return extras[n].replace(kind=kind) if n in extras else inspect.Parameter(n, kind, default=None)
+
+    by_position = [option(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in positional]
+    keywords = [option(n, inspect.Parameter.KEYWORD_ONLY) for n in (*hyper, *extras) if n not in positional]
     fixed = [base["self"], base["params"]]
-    keywords = [p for n, p in base.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    cls.__signature__ = inspect.Signature([*fixed, *hyper, *keywords])  # type: ignore[attr-defined]
+    cls.__signature__ = inspect.Signature([*fixed, *by_position, *keywords])  # type: ignore[attr-defined]
     return cls
