@@ -56,6 +56,27 @@ def test_model_fit_matches_the_keras_optimizer(ours, ref):
     assert int(model_ours.optimizer.iterations.numpy()) == 12
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "Nadam", "SGD", "Adagrad", "RMSprop", "Adadelta"])
+def test_positional_arguments_are_keras(name):
+    import inspect
+
+    def positional(cls):
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return [p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind in kinds][1:]
+
+    ref = getattr(keras.optimizers, name)
+    assert list(getattr(adamlab.keras, name).positional) == positional(ref)
+    values = {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-4, "amsgrad": True, "rho": 0.8,
+              "weight_decay": 0.01, "momentum": 0.5, "nesterov": True, "initial_accumulator_value": 0.2,
+              "centered": True}  # fmt: skip
+    args = [values[n] for n in positional(ref)[: max(i for i, n in enumerate(positional(ref)) if n in values) + 1]]
+    model_ours, _ = fit(getattr(adamlab.keras, name)(*args), epochs=1)
+    model_ref, _ = fit(ref(*args), epochs=1)
+    assert_weights_close(model_ours, model_ref)
+    with pytest.raises(TypeError, match="multiple values for argument 'learning_rate'"):
+        getattr(adamlab.keras, name)(0.1, learning_rate=0.2)
+
+
 def test_keras_options_pass_through_clipnorm_and_schedules():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.9)
     model_ours, _ = fit(adamlab.keras.Adam(schedule, clipnorm=0.1))

@@ -247,6 +247,23 @@ def test_shape_mismatches_raise():
     assert opt.t == 1
 
 
+def test_state_entry_order_does_not_matter():
+    """torch.optim.NAdam lists mu_product (0-d) before exp_avg: the parameter shape comes from the
+    per-element entries, whatever their order, in step and in export_state."""
+    ref = adamlab.numpy.NAdam(lr=0.01, preset="torch")
+    params = [np.array([1.0, -2.0, 3.0]), np.ones((2, 2))]
+    params = ref.step(params, [np.ones(3), np.full((2, 2), 0.5)])
+    saved = ref.state_dict()
+    saved["state"] = [{k: s[k] for k in ("mu_product", "exp_avg", "exp_avg_sq")} for s in saved["state"]]
+    reordered = adamlab.numpy.NAdam(lr=0.01, preset="torch")
+    reordered.load_state_dict(saved)
+    grads = [np.array([0.3, -0.1, 0.2]), np.ones((2, 2))]
+    for a, b in zip(reordered.step(params, grads), ref.step(params, grads), strict=True):
+        np.testing.assert_array_equal(a, b)
+    checkpoint = adamlab.numpy.export_state(reordered)  # shapes taken from the state alone
+    assert [entry["shape"] for entry in checkpoint["params"]] == [(3,), (2, 2)]
+
+
 def test_averaging():
     opt = adamlab.numpy.SGD(lr=0.1, averaging="polyak")
     params = np.array([1.0, 2.0])

@@ -137,6 +137,13 @@ def test_keywords_by_optax_or_torch_name():
         adamlab.optax.adam(b1=0.9, betas=(0.9, 0.99))
     with pytest.raises(ValueError, match="Adam has no option 'initial_scale'"):
         adamlab.optax.adam(initial_scale=1.0)
+    with pytest.raises(ValueError, match=r"amsgrad\(\) always has amsgrad=True; got amsgrad=False"):
+        adamlab.optax.amsgrad(1e-3, amsgrad=False)
+    # concrete JAX arrays are checked like numbers (tracers inside jit are not: they have no value yet)
+    with pytest.raises(ValueError, match=r"^lr must be a finite number in \[0, inf\); got -1.0"):
+        adamlab.optax.adam(jnp.asarray(-1.0))
+    with pytest.raises(ValueError, match=r"^betas\[0\] must be"):
+        adamlab.optax.adam(0.1, b1=jnp.asarray(2.0))
     with pytest.raises(ValueError, match="mu_dtype is not supported"):
         adamlab.optax.adam(mu_dtype=jnp.bfloat16)
 

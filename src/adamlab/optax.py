@@ -52,7 +52,11 @@ def _alias(name: str, rule_name: str, fixed: dict[str, Any], default: dict[str, 
             if options.get("lr") is not None:
                 raise ValueError("pass the learning rate once: as learning_rate or as lr")
             options["lr"] = learning_rate
-        given = {**default, **translate(rule_type, options, OPTAX_NAMES, preset), **fixed}
+        chosen = translate(rule_type, options, OPTAX_NAMES, preset)
+        for key, value in fixed.items():
+            if key in chosen and chosen[key] != value:
+                raise ValueError(f"{name}() always has {key}={value!r}; got {key}={chosen[key]!r}")
+        given = {**default, **chosen, **fixed}
         return rule_transformation(rule_type(preset=preset, **given), schedule, mask=mask)
 
     make.__name__ = make.__qualname__ = name

@@ -82,7 +82,7 @@ def torch_import_state(optimizer: Any, checkpoint: dict[str, Any], *, strict: bo
 def numpy_export_state(optimizer: Any, params: Any = None) -> dict[str, Any]:
     """Checkpoint of an ``adamlab.numpy`` optimizer; pass ``params`` to record the leaf names (and to export
     an optimizer that has not stepped yet)."""
-    from adamlab.adapters.numpy_optimizer import flatten
+    from adamlab.adapters.numpy_optimizer import flatten, per_element_entries
 
     names = tree_names(params) if params is not None else None
     if optimizer.state is None:
@@ -94,7 +94,8 @@ def numpy_export_state(optimizer: Any, params: Any = None) -> dict[str, Any]:
         states = optimizer.state
         if names is not None and len(names) != len(states):
             raise ValueError(f"params has {len(names)} arrays; the optimizer state was built for {len(states)}")
-    shapes = [np.shape(next(iter(s.values()))) if s else () for s in states]
+    per_element = per_element_entries(optimizer.rule)
+    shapes = [next((np.shape(v) for k, v in s.items() if k in per_element), ()) for s in states]
     if params is not None:
         shapes = [np.shape(p) for p in flatten(params)[0]]
     return make_checkpoint(optimizer.rule, optimizer.t, states, shapes, names)

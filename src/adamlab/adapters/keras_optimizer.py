@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import numbers
 from typing import Any, ClassVar
 
@@ -67,12 +68,24 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             (``beta_1``, ``beta_2``, ``epsilon``, ``rho``), and Keras's own optimizer arguments
             (``clipnorm``, ``use_ema``, ``gradient_accumulation_steps``, ``name`` …).
 
+    Positional arguments are taken in the order of the Keras class of the same name
+    (``Adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, ...)``).
     The resolved rule is ``optimizer.rule``.
     """
 
     rule_type: ClassVar[type[Rule]]
+    #: the positional parameters of the Keras optimizer of the same name, in its order
+    positional: ClassVar[tuple[str, ...]] = ("learning_rate",)
 
-    def __init__(self, learning_rate: Any = None, *, preset: str = "keras", **options: Any) -> None:
+    def __init__(self, *args: Any, preset: str = "keras", **options: Any) -> None:
+        name = type(self).__name__
+        if len(args) > len(self.positional):
+            raise TypeError(f"{name}() takes at most {len(self.positional)} positional arguments; {len(args)} given")
+        for key, value in zip(self.positional, args, strict=False):
+            if key in options:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+            options[key] = value
+        learning_rate = options.pop("learning_rate", None)
         base = {k: options.pop(k) for k in _KERAS_BASE_OPTIONS if k in options}
         schedule = None if learning_rate is None or isinstance(learning_rate, numbers.Real) else learning_rate
         if learning_rate is not None and schedule is None:
@@ -128,6 +141,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         key = (float(lr), decay)
         rule = self._rules.get(key)
         if rule is None:
+            if len(self._rules) >= 256:  # a schedule gives a new lr every step: keep the cache small
+                self._rules.clear()
             rule = self._rules[key] = dataclasses.replace(self.rule, lr=float(lr), **_no_decay(self.rule, decay))
         return rule
 
@@ -150,6 +165,13 @@ def make_keras_optimizer(rule_type: type[Rule], name: str) -> type[RuleOptimizer
         f'Keras 3 optimizer running :class:`adamlab.rules.{rule_type.__name__}` (``preset="keras"``).\n\n'
         f"{rule_type.__doc__}\n{RuleOptimizer.__doc__}"
     )
-    cls = type(name, (RuleOptimizer,), {"rule_type": rule_type, "__doc__": doc})
+    attrs: dict[str, Any] = {"rule_type": rule_type, "__doc__": doc}
+    like = getattr(keras.optimizers, name, None)
+    if like is not None:
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        attrs["positional"] = tuple(
+            p.name for p in inspect.signature(like.__init__).parameters.values() if p.kind in kinds and p.name != "self"
+        )
+    cls = type(name, (RuleOptimizer,), attrs)
     cls.__module__ = "adamlab.keras"
     return keras.saving.register_keras_serializable(package="adamlab")(cls)  # so saved models load again

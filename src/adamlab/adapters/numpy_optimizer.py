@@ -53,6 +53,11 @@ def _as_float_array(x: Any) -> np.ndarray:
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
+def per_element_entries(rule: Any) -> set[str]:
+    """The state entries with the parameter's shape (not the 0-d ones such as NAdam's ``mu_product``)."""
+    return {k for k, v in rule.init(np.zeros(1)).items() if np.ndim(v) > 0}
+
+
 class NumpyOptimizer:
     """Runs a rule over NumPy arrays. ``step(params, grads)`` returns the new parameters (same structure).
 
@@ -106,8 +111,9 @@ class NumpyOptimizer:
         elif len(self.state) != len(work):
             raise ValueError(f"params has {len(work)} arrays; the optimizer state was built for {len(self.state)}")
         else:  # a state of another shape would broadcast silently against the parameter
+            per_element = per_element_entries(self.rule)
             for i, (p, s) in enumerate(zip(work, self.state, strict=True)):
-                shape = next((np.shape(v) for v in s.values()), p.shape)
+                shape = next((np.shape(v) for k, v in s.items() if k in per_element), p.shape)
                 if shape != p.shape:
                     raise ValueError(f"params[{i}] has shape {p.shape}; the optimizer state was built for {shape}")
         self.t += 1

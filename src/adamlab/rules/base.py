@@ -91,14 +91,17 @@ def check_number(
 ) -> None:
     """Check ``low <= value (<|<=) high`` and finiteness; arrays (batched hyperparameters) are checked elementwise.
 
-    Values of other types (torch tensors, JAX tracers inside ``jit``) are left to the caller.
+    Concrete torch tensors and JAX arrays are checked like NumPy arrays; a value that is being traced (inside
+    ``jax.jit``, a Keras trace) has no value yet and is left alone.
     """
     if isinstance(value, (str, bool, np.bool_, type(None))):
         raise ValueError(f"{name} must be a number; got {value!r}")
     if not isinstance(value, (numbers.Real, np.ndarray, np.number, list, tuple)):
-        if hasattr(value, "shape") and hasattr(value, "dtype"):
-            return  # torch tensors, JAX tracers: checked by the face that created them
-        raise ValueError(f"{name} must be a number; got {value!r}")
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise ValueError(f"{name} must be a number; got {value!r}")
+        value = _concrete(value)
+        if value is None:
+            return
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -110,6 +113,17 @@ def check_number(
     if not np.all(ok):
         shown = value if isinstance(value, (int, float)) else arr[~ok].ravel()[0].item()  # not np.float64(...)
         raise ValueError(f"{name} must be a finite number in {interval}; got {shown!r}")
+
+
+def _concrete(value: Any) -> np.ndarray | None:
+    """A tensor or array as NumPy, or None while it is traced (no value to check yet)."""
+    try:
+        if hasattr(value, "detach"):  # torch (np.asarray on a tensor that requires grad raises)
+            value = value.detach().cpu()
+            return value.numpy() if value.is_floating_point() and value.dtype.itemsize >= 4 else value.double().numpy()
+        return np.asarray(value)
+    except Exception:  # tracer conversion errors differ by library
+        return None
 
 
 def check_betas(value: Any, name: str = "betas") -> None:
