@@ -226,6 +226,8 @@ def test_invalid_nonfinite_policy():
         adamlab.numpy.Adam(nonfinite="warn")
     with pytest.raises(ValueError, match=r"^lr must be"):
         adamlab.numpy.SGD(lr=-1.0)
+    with pytest.raises(ValueError, match=r"^averaging_decay must be a finite number in \[0, 1\)"):
+        adamlab.numpy.Adam(averaging_decay=1.5)
 
 
 def test_shape_mismatches_raise():

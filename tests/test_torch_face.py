@@ -808,6 +808,7 @@ def test_averaging_is_off_by_default():
         ("Adam", dict(nonfinite="warn"), r"^nonfinite must be one of 'raise', 'skip', 'ignore'"),
         ("Adam", dict(averaging="mean"), r"^averaging must be one of 'polyak', 'ema'"),
         ("Adam", dict(averaging="ema", averaging_decay=1.5), r"^averaging_decay must be"),
+        ("Adam", dict(averaging_decay=-0.5), r"^averaging_decay must be"),
         ("Adam", dict(capturable=True), r"capturable and differentiable are not supported"),
         ("Adam", dict(state_dtype=torch.int64), r"^state_dtype must be None or a floating torch dtype"),
         ("Adam", dict(state_dtype="float32"), r"^state_dtype must be None or a floating torch dtype"),

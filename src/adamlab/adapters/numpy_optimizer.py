@@ -19,7 +19,7 @@ import numpy as np
 
 from adamlab.errors import NonFiniteError
 from adamlab.rules import Averaged, Rule
-from adamlab.rules.base import NONFINITE_POLICIES, check_choice
+from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
 
 Tree = Any  # ndarray | float | list | tuple | dict of those
 
@@ -83,6 +83,7 @@ class NumpyOptimizer:
         nonfinite: str = "raise",
     ) -> None:
         check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+        check_number("averaging_decay", averaging_decay, high=1.0)  # also when unused, as a typo would be
         self.rule: Rule | Averaged = Averaged(rule, averaging, averaging_decay) if averaging else rule
         self.nonfinite = nonfinite
         self.t = 0

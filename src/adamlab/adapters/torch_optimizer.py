@@ -25,7 +25,7 @@ import torch
 from adamlab.errors import NonFiniteError
 from adamlab.kernels.fast_step import FastPath
 from adamlab.rules import Averaged, Rule
-from adamlab.rules.base import NONFINITE_POLICIES, check_choice
+from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
 
 _FLOAT_STATE = (torch.float32, torch.float64)
 
@@ -89,6 +89,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if capturable or differentiable:
             raise ValueError("capturable and differentiable are not supported by adamlab optimizers")
         check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+        check_number("averaging_decay", averaging_decay, high=1.0)  # also when unused, as a typo would be
         if state_dtype is not None and not (isinstance(state_dtype, torch.dtype) and state_dtype.is_floating_point):
             raise ValueError(
                 f"state_dtype must be None or a floating torch dtype (e.g. torch.float32), got {state_dtype!r}"

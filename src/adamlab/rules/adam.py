@@ -44,7 +44,7 @@ class Adam(Rule):
         decoupled_weight_decay: see ``weight_decay``.
         bias_correction: divide by (1−β^t); off gives RMSProp with momentum (§5).
         eps_hat: put ε before bias correction (the paper's "efficient" ordering; Keras/TF).
-        eps_root: added inside the square root, √(v̂ + eps_root) (optax); ≥ 0.
+        eps_root: added inside the square root, √(v̂ + eps_root) (optax); with ``eps_hat``, √(v + eps_root). ≥ 0.
         amsgrad_max_of: ``"v"`` keeps the max of the raw v and bias-corrects it (torch, Keras);
             ``"v_hat"`` keeps the max of the bias-corrected v̂ (optax).
         nesterov: replace m̂ by its Nesterov look-ahead β1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t)
