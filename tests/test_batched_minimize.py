@@ -32,7 +32,7 @@ def assert_same_run(batched, sequential, tol: float = 1e-12) -> None:
     assert float(rules[0].lr) == float(rules[1].lr)
 
 
-@pytest.mark.parametrize("name", ["adam", "nesterov", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", [*adamlab.rules.RULES, "momentum", "nesterov"])
 def test_learning_rates_match_sequential_runs(name: str) -> None:
     lrs = np.logspace(-4, 0, 6)
     res = minimize_batched(ROSENBROCK, ROSENBROCK.start, name, 60, lr=lrs)
@@ -115,6 +115,21 @@ def test_averaged_rule_and_nonfinite_start() -> None:
     for k, lr in ((0, 0.1), (2, 0.2)):
         seq = minimize(log_f, starts[:, k], adamlab.Averaged(adamlab.Adam(lr=lr), "ema"), 20)
         assert_same_run(res.member(k), seq)
+
+
+@pytest.mark.parametrize("point", [[2.0, 1.0], 2.0])
+def test_per_tensor_state_is_per_member(point) -> None:
+    """NAdam's 0-d mu_product: one value per member, masked when a member diverges, in member()'s history."""
+
+    def log_f(v):
+        return torch.log(v[0]) ** 2 + v[1] ** 2 if np.ndim(point) else torch.log(v) ** 2
+
+    lrs = np.array([0.1, 3.0, 0.05])
+    res = minimize_batched(log_f, point, adamlab.NAdam(), 30, lr=lrs)
+    assert res.status == ["max_steps", "nonfinite", "max_steps"]
+    assert res.history.state["mu_product"].shape == (30, 3)
+    for k, lr in enumerate(lrs):
+        assert_same_run(res.member(k), minimize(log_f, point, adamlab.NAdam(lr=lr), 30))
 
 
 def test_callback_stops_every_member() -> None:

@@ -113,7 +113,7 @@ class BatchedMinimizeResult:
         h, n_k, shape = self.history, int(self.nit[k]), self.point_shape
 
         def rows(a: np.ndarray) -> np.ndarray:
-            return a[:n_k, ..., k].reshape(n_k, *shape)
+            return a[:n_k, ..., k].reshape(n_k, *shape) if a.ndim > 2 else a[:n_k, k]  # (steps, K): 0-d entries
 
         history = History(
             x0=h.x0[..., k].reshape(shape),
@@ -121,7 +121,7 @@ class BatchedMinimizeResult:
             x=rows(h.x),
             fun=h.fun[:n_k, k].astype(float),
             grad=rows(h.grad),
-            state={name: rows(a) for name, a in h.state.items()},
+            state={name: rows(a) for name, a in h.state.items()} if n_k else {},  # as minimize: no step, no state
         )
         status = self.status[k]
         if status == "nonfinite":
@@ -249,7 +249,9 @@ class _BatchedLoop:
         self.fs: list[Any] = []
         self.gs: list[Any] = []
         self.states: list[dict[str, Any]] = []
-        state = rule.init(x)
+        # a per-tensor 0-d entry (NAdam's mu_product) gets one value per member, which broadcasts over the
+        # last axis like everything else and can be masked when a member diverges
+        state = {k: ev.where(alive, v, v) if np.ndim(v) == 0 else v for k, v in rule.init(x).items()}
         for t in range(1, steps + 1):
             if not bool(alive.any()):
                 break
