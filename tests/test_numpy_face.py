@@ -205,6 +205,7 @@ def test_nonfinite_skip():
     same = opt.step(params, [np.array([np.nan, 1.0])])
     assert opt.skipped_steps == 1 and opt.t == 1
     np.testing.assert_array_equal(same[0], params[0])
+    assert same[0] is not params[0]  # a new array, as from every step
     assert all(np.array_equal(opt.state[0][k], state[0][k]) for k in state[0])
     # the next good step is step 2, as if the bad one never happened
     clean = adamlab.numpy.Adam(lr=0.1)

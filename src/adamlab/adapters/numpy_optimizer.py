@@ -105,7 +105,7 @@ class NumpyOptimizer:
             if self.nonfinite == "raise":
                 raise NonFiniteError("non-finite gradient: parameters and state were left unchanged")
             self.skipped_steps += 1
-            return rebuild(arrays)
+            return rebuild([a.copy() for a in arrays])  # new arrays, as every step returns
         work = [p.astype(np.promote_types(p.dtype, np.float32)) for p in arrays]
         if self.state is None:
             self.state = [self.rule.init(p) for p in work]
