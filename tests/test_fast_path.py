@@ -301,8 +301,12 @@ def test_zero_grad_and_training_match_the_plain_path(set_to_none):
     opt.zero_grad(set_to_none=set_to_none)
     for p in model.parameters():
         assert p.grad is None if set_to_none else torch.equal(p.grad, torch.zeros_like(p))
-    if not set_to_none:  # gradients are views of one flat buffer: autograd accumulates there
-        assert len({p.grad.untyped_storage().data_ptr() for p in model.parameters()}) == 1
+    if not set_to_none:  # gradients are slots of one flat buffer: autograd accumulates there
+        flat = opt._fast.buffers[0].grad
+        lo, hi = flat.data_ptr(), flat.data_ptr() + flat.numel() * flat.element_size()
+        for p in model.parameters():
+            assert lo <= p.grad.data_ptr() < hi
+            assert p.grad.untyped_storage().nbytes() == p.numel() * p.element_size()  # saving one: only it
 
 
 def test_reassigned_data_is_detected():
@@ -461,6 +465,98 @@ def test_saving_part_of_a_model_writes_only_that_part():
     assert all(torch.equal(head[k], v) for k, v in torch.load(buffer).items())
     clone = copy.deepcopy(model[0])
     assert clone.weight.untyped_storage().nbytes() == clone.weight.numel() * 4
+
+
+def test_gradients_of_another_dtype_are_converted_and_of_another_shape_raise():
+    """The kernel reads a gradient through its address: one of another dtype (grad_dtype=None, or ``.data``
+    changed under an existing ``.grad``) is converted as the plain path converts it, and one of another shape
+    raises as the plain path and torch.optim do, instead of being read past its end."""
+    runs = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        p = torch.nn.Parameter(torch.randn(5))
+        opt = adamlab.torch.Adam([p], lr=0.1, fast=fast)
+        p.grad = torch.ones(5)
+        opt.step()
+        with torch.no_grad():
+            p.data = p.data.double()  # the float32 .grad stays; autograd keeps accumulating into it
+        for _ in range(3):
+            (p.double() ** 2).sum().backward()
+            opt.step()
+        assert p.grad.dtype == torch.float32
+        runs.append(p.detach().clone())
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-15, atol=0)
+    q = torch.nn.Parameter(torch.zeros(4))
+    opt = adamlab.torch.SGD([q], lr=0.1)
+    q.grad = torch.ones(4)
+    opt.step()
+    with torch.no_grad():
+        q.data = torch.zeros(1 << 16)  # the old 4-element gradient stays
+    with pytest.raises(RuntimeError, match=r"a gradient of shape \(4,\) for a parameter of shape \(65536,\)"):
+        opt.step()
+    assert not q.any()
+
+
+def test_new_parameter_objects_over_the_same_memory_are_stepped():
+    """group["params"] replaced by new Parameter objects over the old memory (same data pointers): the new
+    objects carry the gradients, so the layout is checked by identity too."""
+    model, x, opt = quadratic_setup(torch.float64)
+    ref, _, ref_opt = quadratic_setup(torch.float64, fast=False)
+    ref.load_state_dict(model.state_dict())
+    train(model, x, opt, 1)
+    train(ref, x, ref_opt, 1)
+    for net, o in ((model, opt), (ref, ref_opt)):
+        net[0].weight = torch.nn.Parameter(net[0].weight.detach())
+        o.param_groups[0]["params"] = list(net.parameters())
+        o.state[net[0].weight] = o.state.pop(next(p for p in o.state if p.shape == (3, 4)))
+    before = model[0].weight.detach().clone()
+    train(model, x, opt, 2)
+    train(ref, x, ref_opt, 2)
+    assert not torch.equal(model[0].weight, before)
+    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+
+
+def test_memory_of_an_old_optimizer_is_not_pinned_by_a_frozen_parameter():
+    """Fine-tuning: train, delete the optimizer, freeze a small layer and build a new optimizer for the rest.
+    The frozen parameter must not keep the first optimizer's whole buffer alive."""
+    import gc
+
+    big, small = torch.nn.Parameter(torch.zeros(1000)), torch.nn.Parameter(torch.zeros(3))
+    opt = adamlab.torch.SGD([big, small], lr=0.1)
+    big.grad, small.grad = torch.ones(1000), torch.ones(3)
+    opt.step()
+    flat = opt._fast.buffers[0].flat
+    old = range(flat.data_ptr(), flat.data_ptr() + flat.numel() * 4)
+    assert small.data_ptr() in old
+    del opt, flat
+    gc.collect()
+    small.requires_grad_(False)
+    small.grad = None
+    opt = adamlab.torch.SGD([big], lr=0.1)
+    opt.step()
+    gc.collect()
+    assert small.data_ptr() not in old and big.data_ptr() not in old  # nothing holds the old buffer
+    assert torch.equal(small, torch.full((3,), -0.1)) and torch.equal(big, torch.full((1000,), -0.2))
+
+
+def test_optimizer_survives_deepcopy_pickle_and_load_hooks():
+    import pickle
+
+    model, x, opt = quadratic_setup(torch.float64, nonfinite="skip")
+    train(model, x, opt, 2)
+    twin = copy.deepcopy({"model": model, "opt": opt})
+    restored = pickle.loads(pickle.dumps({"model": model, "opt": opt}))
+    for pair in (twin, restored):
+        assert pair["opt"].nonfinite == "skip" and pair["opt"].fast
+        train(pair["model"], x, pair["opt"], 3)
+    train(model, x, opt, 3)
+    for pair in (twin, restored):
+        assert_close_runs(list(pair["model"].parameters()), list(model.parameters()), pair["opt"], opt)
+    calls = []
+    opt.register_load_state_dict_pre_hook(lambda o, sd: calls.append("pre"))
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("post"))
+    opt.load_state_dict(opt.state_dict())
+    assert calls == ["pre", "post"]
 
 
 def test_parameters_in_shared_memory_stay_shared():

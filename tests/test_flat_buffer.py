@@ -147,24 +147,38 @@ def test_nadam_plan_keeps_the_mu_product_per_tensor():
 
 def test_placed_parameters_are_forgotten_when_they_go_or_move():
     ps = params((3,), (2,))
-    FlatBuffer([(0, ps)])
-    assert all(flat_buffer.placed(p) for p in ps)
-    key = id(ps[1])
-    with torch.no_grad():
-        ps[0].data = ps[0].data.clone()  # reassigned: no longer in its slot
-    assert not flat_buffer.placed(ps[0])
-    del ps[1]
-    assert key not in flat_buffer._PLACED
-
-
-def test_release_gives_own_memory_unless_another_tensor_views_it():
-    ps = params((3,), (2,))
     buffer = FlatBuffer([(0, ps)])
-    alias = ps[1].data
-    flat_buffer.release(ps[0])
-    flat_buffer.release(ps[1])
+    assert all(flat_buffer.placed(p) for p in ps)
+    keys = [id(p) for p in ps]
     with torch.no_grad():
-        buffer.flat.zero_()
-    assert ps[0].any()  # its own memory now
-    assert not ps[1].any() and alias.data_ptr() == ps[1].data_ptr()  # still the slot its alias sees
-    assert not flat_buffer.placed(ps[0]) and not flat_buffer.placed(ps[1])
+        ps[0].data = ps[0].data.clone()  # reassigned: its slot storage goes, and with it the entry
+    assert not flat_buffer.placed(ps[0]) and keys[0] not in flat_buffer._PLACED
+    del ps[1], buffer  # the parameter dies: no entry left behind whose id a new object could take
+    assert keys[1] not in flat_buffer._PLACED
+
+
+def test_a_parameter_can_be_swapped():
+    """No weak reference to a placed parameter: torch.utils.swap_tensors (used by module.to() with
+    torch.__future__.set_swap_module_params_on_conversion) refuses tensors that have one."""
+    ps = params((3,))
+    FlatBuffer([(0, ps)])
+    other = torch.nn.Parameter(torch.zeros(3))
+    torch.utils.swap_tensors(ps[0], other)
+    assert not ps[0].any()
+
+
+def test_a_retired_buffer_hands_its_parameters_their_own_memory():
+    """When a buffer goes (a rebuild, the optimizer deleted), parameters still in its slots get their own memory:
+    else one of them would pin all of it once the others moved on. One that another tensor views stays."""
+    moving, left, aliased = params((3,), (2,), (4,))
+    old = FlatBuffer([(0, [moving, left, aliased])])
+    alias = aliased.data
+    flat = old.flat
+    new = FlatBuffer([(0, [moving])])  # `moving` goes to a new layout (or another optimizer)
+    assert flat_buffer.placed(moving) and new.flat.data_ptr() <= moving.data_ptr()
+    values = left.detach().clone()
+    del old
+    with torch.no_grad():
+        flat.zero_()
+    assert torch.equal(left, values) and not flat_buffer.placed(left) and movable(left)  # its own memory now
+    assert not aliased.any() and alias.data_ptr() == aliased.data_ptr()  # still the slot its alias sees

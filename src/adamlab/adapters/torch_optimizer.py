@@ -28,6 +28,8 @@ from adamlab.rules import Averaged, Rule
 from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
 
 _FLOAT_STATE = (torch.float32, torch.float64)
+#: the face's own options, kept by pickling and copy.deepcopy (with their defaults for older pickles)
+_OPTIONS: dict[str, Any] = {"nonfinite": "raise", "state_dtype": None, "skipped_steps": 0, "fast": True}
 
 
 class RuleOptimizer(torch.optim.Optimizer):
@@ -42,7 +44,8 @@ class RuleOptimizer(torch.optim.Optimizer):
             :class:`NonFiniteError` before anything changes; ``"skip"`` leaves parameters and state unchanged
             for this step and counts it in ``skipped_steps``; ``"ignore"`` applies the step as torch.optim would.
         state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's
-            dtype for float32/float64 and float32 for float16/bfloat16 parameters.
+            dtype for float32/float64 and float32 for float16/bfloat16 parameters. The state follows when the
+            parameter's dtype changes (``model.double()`` mid-training); torch.optim keeps the old state dtype.
         fast: move dense float32/float64 CPU parameters into a flat buffer and step each param group with
             one kernel call (default True; see :mod:`adamlab.kernels.fast_step`). Each parameter keeps a
             storage of its own over its slot, so ``torch.save`` of a parameter or a sub-module writes only it.
@@ -207,7 +210,9 @@ class RuleOptimizer(torch.optim.Optimizer):
                 state["step"] = 0
                 state.update({k: _stored(v, p) for k, v in rule.init(param).items()})
             state["step"] += 1
-            inner = {k: _real(v) for k, v in state.items() if k != "step"}
+            # in the compute dtype, also after the parameter's dtype changed (model.double() mid-training), as
+            # on the fast path: mixing a float32 state into float64 arithmetic would round part of it
+            inner = {k: _real(v).to(dtype) for k, v in state.items() if k != "step"}
             new_param, new_state = rule.step(param, grad, inner, state["step"])
             _real(p).copy_(new_param)
             state.update({k: _stored(_not_aliasing(v, grad), p) for k, v in new_state.items()})
@@ -271,7 +276,20 @@ class RuleOptimizer(torch.optim.Optimizer):
         for p, avg in list(self._averages()):
             _real(p).copy_(avg)
 
-    # --- checkpoints ------------------------------------------------------------------------------------
+    # --- copies and checkpoints -------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """torch.optim's pickled state plus this face's options (so ``copy.deepcopy`` and pickling keep them);
+        the fast path's buffers are not pickled: the copy builds its own at its first step."""
+        state = super().__getstate__()
+        state.update({name: self.__dict__[name] for name in _OPTIONS if name in self.__dict__})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for name, default in _OPTIONS.items():
+            self.__dict__.setdefault(name, default)
+        self.__dict__.setdefault("_rules", {})
 
     def state_dict(self) -> dict[str, Any]:
         """As torch.optim; fast-path entries are copies, so that saving one parameter's state saves only it."""
@@ -291,6 +309,8 @@ class RuleOptimizer(torch.optim.Optimizer):
         :meth:`compute_dtype`), and keys and shapes are checked against the rule: a mismatch raises
         ``ValueError`` naming the parameter and the key.
         """
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():  # as torch.optim
+            state_dict = pre_hook(self, state_dict) or state_dict
         saved_groups = state_dict.get("param_groups")
         if not isinstance(saved_groups, list) or "state" not in state_dict:
             raise ValueError("state_dict must have 'state' and 'param_groups' entries")
@@ -323,6 +343,8 @@ class RuleOptimizer(torch.optim.Optimizer):
         fast = self.__dict__.get("_fast")
         if fast is not None:
             fast.drop()  # the next step moves the loaded state into new flat arrays
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def _loaded_param_state(self, p: torch.Tensor, value: dict[str, Any], group: dict[str, Any], key: Any) -> dict:
         rule = self.rule_for(group)

@@ -21,13 +21,14 @@ changed from outside (``import_state``, a user edit) is noticed at the next step
 from __future__ import annotations
 
 import dataclasses
+import operator
 import threading
 from typing import Any
 
 import numpy as np
 import torch
 
-from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, release, state_fits
+from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
 from adamlab.kernels.kernel_plans import KernelPlan, plan_for
 
 _FAST_DTYPES = (torch.float32, torch.float64)
@@ -80,12 +81,13 @@ class FastPath:
         self.buffers: list[FlatBuffer] | None = None  # None: (re)build at the next step
         self.plain: list[list[torch.Tensor]] = []  # per group, the parameters left on the plain path
         self.snapshot: list[list[int]] = []  # per group, the data pointers the layout was built with
+        self.members: list[list[torch.Tensor]] = []  # per group, the parameters it was built with
         self.state_read = False  # optimizer.state was handed out: check the dicts at the next step
         self.steps_synced = True  # the dicts' "step" entries are up to date
         self.excluded: set[int] = set()  # ids of parameters whose state could not be adopted
         self._infos: dict[int, tuple[Any, RuleInfo]] = {}
         self._slots: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, ...]] = {}
-        self._was_placed: set[int] = set()  # ids of the parameters an earlier layout placed
+        self._retiring: list[FlatBuffer] = []  # the previous layout, kept until the next one has been built
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -93,13 +95,13 @@ class FastPath:
         """Rebuild the buffers at the next step (param groups, dtypes or state were changed)."""
         if self.buffers is not None:
             self._dissolve()
-            self._was_placed |= {id(p) for b in self.buffers for p in b.params}
+            self._retiring += self.buffers
         self.buffers = None
 
     def drop(self) -> None:
         """Forget the buffers without touching ``optimizer.state`` (it was replaced); the next step rebuilds."""
         if self.buffers is not None:
-            self._was_placed |= {id(p) for b in self.buffers for p in b.params}
+            self._retiring += self.buffers
         self.buffers = None
         self.excluded.clear()  # a new state may fit where the old one did not
 
@@ -149,6 +151,7 @@ class FastPath:
             self.plain.append(plain)
         self.buffers = [FlatBuffer(runs) for runs in by_key.values()]
         self.snapshot = [_data_ptrs(group["params"]) for group in groups]
+        self.members = [list(group["params"]) for group in groups]
         for buffer in self.buffers:
             for segment in buffer.segments:
                 info = self.info(self.opt.rule_for(groups[segment.group_index]))
@@ -158,11 +161,7 @@ class FastPath:
                         state[p] = segment.adopt(j, state[p])
                 segment.all_started = bool(segment.started.all())
         self._slots.clear()
-        for plain in self.plain:  # parameters leaving this fast path get their own memory back
-            for p in plain:
-                if id(p) in self._was_placed:
-                    release(p)
-        self._was_placed = set()
+        self._retiring = []  # the old buffers go: parameters not moved into the new ones get their own memory
 
     def _dissolve(self) -> None:
         """Give every fast parameter's state its own tensors again (the buffers are about to go)."""
@@ -178,12 +177,19 @@ class FastPath:
         self.steps_synced = True
 
     def _layout_ok(self) -> bool:
-        """True while every group lists the same parameters, each still at its address (one ``data_ptr``
-        per parameter: catches ``.data`` reassignment and edits of ``group["params"]``)."""
+        """True while every group lists the same parameter objects, each still at its address (an identity
+        and a ``data_ptr`` check per parameter: catches ``.data`` reassignment and edits of
+        ``group["params"]``, including new Parameter objects over the same memory)."""
         groups = self.opt.param_groups
         if self.buffers is None or len(groups) != len(self.snapshot):
             return False
-        return all(_data_ptrs(group["params"]) == ptrs for group, ptrs in zip(groups, self.snapshot, strict=True))
+        for group, ptrs, params in zip(groups, self.snapshot, self.members, strict=True):
+            listed = group["params"]
+            if len(listed) != len(params) or not all(map(operator.is_, listed, params)):
+                return False
+            if _data_ptrs(listed) != ptrs:
+                return False
+        return True
 
     # --- optimizer.state ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ make every parameter carry the whole buffer's storage.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import weakref
 from itertools import repeat
@@ -28,10 +29,15 @@ import torch
 
 DATA_PTR = torch.Tensor.data_ptr
 GRAD = operator.attrgetter("grad")
+NBYTES = operator.attrgetter("nbytes")
 
-#: parameters placed in a flat buffer: id(param) → (weak reference to it, its address when placed). Such a
-#: parameter, still at that address and viewed by nothing else, may be moved again (a rebuild, another optimizer)
-_PLACED: dict[int, tuple[weakref.ref, int]] = {}
+#: parameters placed in a flat buffer: id(param) → (the placing buffer's token, the address it was placed at).
+#: An entry goes when the parameter's slot storage goes (its ``.data`` was replaced, or the parameter died), so
+#: an id is never reused while its entry exists. (No weak reference to the parameter itself:
+#: torch.utils.swap_tensors refuses tensors that have one.) A parameter still at that address and viewed by
+#: nothing else may move again.
+_PLACED: dict[int, tuple[int, int]] = {}
+_TOKENS = itertools.count()
 
 
 def _use_count(t: torch.Tensor) -> int | None:
@@ -49,26 +55,21 @@ def _sole_user(p: torch.Tensor) -> bool:
 def placed(p: torch.Tensor) -> bool:
     """True when ``p`` is in the slot of a flat buffer it was placed in (its ``.data`` was not reassigned)."""
     entry = _PLACED.get(id(p))
-    return entry is not None and entry[0]() is p and entry[1] == p.data_ptr()
+    return entry is not None and entry[1] == p.data_ptr()
 
 
-def _register(p: torch.Tensor) -> None:
-    key = id(p)
-
-    def forget(ref: weakref.ref) -> None:
-        if _PLACED.get(key, (None,))[0] is ref:
-            del _PLACED[key]
-
-    _PLACED[key] = (weakref.ref(p, forget), p.data_ptr())
+def _forget(key: int, token: int) -> None:
+    if _PLACED.get(key, (None,))[0] == token:
+        del _PLACED[key]
 
 
-def release(p: torch.Tensor) -> None:
-    """Give a parameter that leaves the fast path its own memory (else it would keep a whole buffer alive),
-    unless another tensor views it: that one must keep seeing the parameter's updates."""
-    if placed(p):
-        del _PLACED[id(p)]
-        if _sole_user(p):
-            with torch.no_grad():
+def _retire(token: int, params: list[torch.Tensor]) -> None:
+    """A flat buffer is no longer used by its optimizer (a rebuild, or the optimizer was deleted): parameters
+    still in its slots get their own memory, else one of them would keep the whole buffer alive after the
+    others moved on. A parameter that another tensor views stays, so that the other keeps seeing it."""
+    with torch.no_grad():
+        for p in params:
+            if p.numel() and _PLACED.get(id(p)) == (token, p.data_ptr()) and _sole_user(p):
                 p.data = p.data.clone()
 
 
@@ -94,14 +95,17 @@ def movable(p: torch.Tensor) -> bool:
     )
 
 
-def _own_slot(view: torch.Tensor) -> torch.Tensor:
-    """``view`` (a slot of a CPU flat buffer) as a tensor with a storage of its own over the same memory."""
+def _own_slot(view: torch.Tensor, forget: tuple[int, int] | None = None) -> torch.Tensor:
+    """``view`` (a slot of a CPU flat buffer) as a tensor with a storage of its own over the same memory.
+    ``forget``: the ``_PLACED`` entry to remove when that storage goes."""
     if view.device.type != "cpu":
         return view
     if view.numel() == 0:  # nothing to alias (and a view would carry the buffer's storage)
         return torch.empty(view.shape, dtype=view.dtype)
-    memory = memoryview(view.numpy().reshape(-1)).cast("B")
-    return torch.frombuffer(memory, dtype=view.dtype).view(view.shape)
+    exporter = view.numpy().reshape(-1)  # a new array object, alive exactly as long as the new storage
+    if forget is not None:
+        weakref.finalize(exporter, _forget, *forget).atexit = False
+    return torch.frombuffer(exporter, dtype=view.dtype).view(view.shape)
 
 
 def state_fits(d: dict[str, Any], shape: tuple[int, ...], names: tuple[str, ...], scalars: tuple[str, ...]) -> bool:
@@ -130,6 +134,7 @@ class Segment:
         self.shapes = [tuple(p.shape) for p in params]
         self.starts = np.cumsum([0, *(p.numel() for p in params)]).astype(np.int64)
         self.whole_starts = self.starts[[0, -1]]  # the segment as one tensor (see fast_step._as_one_tensor)
+        self.nbytes = np.diff(self.starts) * flat.element_size()  # what each gradient must hold
         self.flat = flat  # this segment's slice of the buffer
         self.flat_np = flat.numpy() if flat.device.type == "cpu" else None
         self.steps = np.zeros(len(params), dtype=np.int64)
@@ -210,16 +215,22 @@ class Segment:
         """(addresses of the gradients, which tensors have one (None: all), tensors to keep alive).
 
         Gradients already in the flat gradient buffer cost one identity check per tensor; fresh ones
-        (after ``zero_grad(set_to_none=True)``) one ``data_ptr`` each; non-contiguous ones are copied.
+        (after ``zero_grad(set_to_none=True)``) a contiguity, size and ``data_ptr`` check each. A gradient
+        that is non-contiguous or of another dtype (``grad_dtype``, or ``.data`` changed under it) is converted
+        like the plain path converts it; one of another shape raises, as the plain path and torch.optim do.
+        The kernel never reads past a gradient.
         """
         grads = list(map(GRAD, self.params))
         if self.grad_views is not None and all(map(operator.is_, grads, self.grad_views)):
             return self.flat_grad_ptrs, None, []
         missing = any(map(operator.is_, grads, repeat(None)))
+        n = len(grads)
         if not missing:
             try:
-                if all(map(torch.Tensor.is_contiguous, grads)):
-                    return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=len(grads)), None, []
+                if all(map(torch.Tensor.is_contiguous, grads)) and np.array_equal(
+                    np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes
+                ):
+                    return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=n), None, []
             except RuntimeError:  # sparse gradients have no is_contiguous: handled one by one below
                 pass
         keep: list[torch.Tensor] = []
@@ -231,8 +242,12 @@ class Segment:
                 continue
             if g.is_sparse or g.layout != torch.strided:
                 raise RuntimeError(f"{owner} does not support sparse gradients")
-            if not g.is_contiguous():
-                g = g.contiguous()
+            if tuple(g.shape) != self.shapes[j]:
+                raise RuntimeError(
+                    f"{owner}: a gradient of shape {tuple(g.shape)} for a parameter of shape {self.shapes[j]}"
+                )
+            if not g.is_contiguous() or g.dtype != self.flat.dtype:
+                g = g.to(self.flat.dtype).contiguous()
                 keep.append(g)
             ptrs[j] = g.data_ptr()
         return ptrs, (None if has.all() else has), keep
@@ -250,6 +265,7 @@ class FlatBuffer:
         self.segments: list[Segment] = []
         self.grad: torch.Tensor | None = None
         offset = 0
+        token = next(_TOKENS)
         with torch.no_grad():
             for group_index, params in groups:
                 size = sum(p.numel() for p in params)
@@ -257,13 +273,16 @@ class FlatBuffer:
                 for j, p in enumerate(params):
                     view = segment.flat[segment.tensor_slice(j)].view(p.shape)
                     view.copy_(p)
-                    p.data = _own_slot(view)  # the parameter now lives in the flat buffer
+                    p.data = _own_slot(view, (id(p), token))  # the parameter now lives in the flat buffer
+                    if p.numel():
+                        _PLACED[id(p)] = (token, p.data_ptr())
                 self.segments.append(segment)
                 self.params.extend(params)
                 offset += size
         self.ptrs = list(map(DATA_PTR, self.params))
-        for p in self.params:
-            _register(p)
+        # when this buffer goes (a rebuild, the optimizer deleted), parameters left in it get their own memory;
+        # not at interpreter exit, where that would only copy memory about to be freed
+        weakref.finalize(self, _retire, token, self.params).atexit = False
 
     def ensure_grad(self) -> torch.Tensor:
         """The flat gradient buffer (allocated on first use), with per-tensor views for ``.grad``."""
@@ -273,7 +292,8 @@ class FlatBuffer:
             for segment in self.segments:
                 n = int(segment.starts[-1])
                 g = segment.grad = self.grad[offset : offset + n]
-                segment.grad_views = [g[segment.tensor_slice(j)].view(s) for j, s in enumerate(segment.shapes)]
+                views = [g[segment.tensor_slice(j)].view(s) for j, s in enumerate(segment.shapes)]
+                segment.grad_views = [_own_slot(v) for v in views]  # torch.save of one .grad: only its bytes
                 base, item = g.data_ptr(), g.element_size()
                 segment.flat_grad_ptrs = base + segment.starts[:-1] * item
                 offset += n
