@@ -152,3 +152,14 @@ def test_errors() -> None:
         minimize_batched(ROSENBROCK, ROSENBROCK.start, "adam", 0)
     with pytest.raises(IndexError):
         minimize_batched(ROSENBROCK, ROSENBROCK.start, "adam", 2, lr=[0.1]).member(1)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # NumPy's lr array: the point of it
+def test_an_overflowing_member_is_reported_as_the_sequential_run_reports_it() -> None:
+    """tanh stays finite where x overflows: member k's message names x, as minimize's does."""
+    lrs = np.array([0.01, 1e308])
+    res = minimize_batched(torch.tanh, 0.0, adamlab.Adam(), 5, lr=lrs)
+    assert res.status == ["max_steps", "nonfinite"]
+    for k, lr in enumerate(lrs):
+        assert_same_run(res.member(k), minimize(torch.tanh, 0.0, adamlab.Adam(lr=lr), 5))
+    assert "x is not finite" in res.member(1).message

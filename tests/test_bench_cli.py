@@ -68,3 +68,39 @@ def test_cli_table_as_a_subprocess():
     )  # fmt: skip
     assert "| 2x100 (2 tensors) | adam (28 B) | torch fused |" in out.stdout
     assert "| ceiling |" in out.stdout and out.stderr.count("\n") <= 2
+
+
+@pytest.mark.parametrize(
+    ("layouts", "message"),
+    [
+        ("1000000x1000000", "layout '1000000x1000000' has 1,000,000,000,000 parameters; the benchmark takes at most"),
+        ("99999999999999x1", "layout '99999999999999x1' has more than 1,000,000 tensors"),
+        ("1x251M", "the benchmark takes at most 250,000,000"),
+    ],
+)
+def test_cli_layout_too_large_is_one_line(layouts, message, capsys):
+    assert main(["bench", "step", "--layouts", layouts, "--repeat", "1", "--rules", "adam", "--no-memory"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_cli_out_of_memory_is_one_line(monkeypatch, capsys):
+    """torch's failed allocation (a RuntimeError) becomes one line and exit code 2."""
+    import adamlab.lab.step_benchmark as step_benchmark
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you "
+                           "tried to allocate 4000000000000 bytes. Error code 12 (Cannot allocate memory)")  # fmt: skip
+
+    monkeypatch.setattr(step_benchmark, "Ceiling", no_memory)
+    assert main(["bench", "step", "--layouts", "2x10", "--repeat", "1", "--rules", "adam", "--no-flush"]) == 2
+    err = capsys.readouterr().err
+    expected = "out of memory: the benchmark's arrays do not fit in this machine's memory: use smaller --layouts"
+    assert err == f"adamlab: error: {expected}\n"
+
+
+def test_repeat_is_bounded(capsys):
+    assert main(["bench", "step", "--layouts", "2x10", "--repeat", "1001"]) == 2
+    assert "--repeat must be between 1 and 1,000; got 1001" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="repeat must be an integer from 1 to 1,000; got 0"):
+        run_benchmark(["2x10"], ["sgd"], repeat=0)

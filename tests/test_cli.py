@@ -223,3 +223,33 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"adamlab {adamlab.__version__}"
+
+
+# --- an EXPR that starts with '-' ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expr", "x0"),
+    [
+        (["minimize", "-cos(x)", "--x0", "1", "--json"], "-cos(x)", 1.0),
+        (["minimize", "-x**2+x**4", "--x0", "1", "--json"], "-x**2+x**4", 1.0),
+        (["minimize", "--x0", "-1", "-x**2+x**4", "--steps", "50", "--json"], "-x**2+x**4", -1.0),
+        (["minimize", "--json", "-x**2+x**4", "--x0=-0.5"], "-x**2+x**4", -0.5),
+    ],
+)
+def test_minimize_expression_starting_with_minus(args, expr, x0, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and err == "", err
+    check_json(out, direct(expr, x0, adamlab.Adam(), 50 if "--steps" in args else 100))
+
+
+def test_minimize_empty_plot_name_is_an_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["minimize", CUBIC, "--x0", "1", "--plot", ""], capsys)
+    assert code == 2 and out == "" and err == "adamlab: error: --plot needs a file name such as path.png; got ''\n"
+
+
+def test_minimize_overflowing_x_is_reported_as_such(capsys):
+    code, out, err = run_cli(["minimize", "tanh(x)", "--x0", "0", "--lr", "1e308", "--steps", "5"], capsys)
+    assert code == 0 and "status = nonfinite: stopped: x is not finite (the step overflowed) after step 1" in out
+    assert "gradient" not in out

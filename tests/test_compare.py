@@ -140,3 +140,118 @@ def test_errors() -> None:
         compare("booth", ["adam", "adam"], steps=5)
     with pytest.raises(ValueError, match="grid must be a non-empty list"):
         compare("booth", ["adam"], steps=5, grid=[0.1, -1])
+
+
+@pytest.mark.parametrize("name", ["booth", "ill_conditioned", "rastrigin"])
+def test_sensitivity_plot_survives_huge_finite_scores(tmp_path, name: str) -> None:
+    """SGD's grid scores reach ~1e288 (finite): the limits must stay drawable and every picture be written."""
+    import warnings
+
+    from adamlab.lab.comparison_plots import write_comparison
+
+    res = compare(name, ["sgd"], steps=50)
+    scores = res.optimizers["sgd"].grid_objective
+    assert scores[np.isfinite(scores)].max() > 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = write_comparison(res, tmp_path, animate=False)
+    assert {"results", "loss", "sensitivity", "paths"} <= set(written)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in written.values())
+
+
+def test_log_limits_stay_finite_and_ordered() -> None:
+    from adamlab.lab.comparison_plots import _log_limits
+
+    for values in ([1e-7, 1e100], [5e-324, 1e100], [2.0, 2.0], [1e-310]):
+        low, high = _log_limits(np.array(values))
+        assert np.isfinite(low) and np.isfinite(high) and 0 < low < high <= 1e150
+    assert _log_limits(np.array([1.0, 10.0])) == pytest.approx((1 / 3, 10 * 10**0.25))  # the old limits
+
+
+def test_inside_adam_figure_is_the_compared_noisy_run(tmp_path, monkeypatch) -> None:
+    """With gradient noise the figure re-runs seed 0 with the same noise, so its path is the compared one."""
+    from adamlab.lab import diagnostics
+    from adamlab.lab.comparison_plots import write_comparison
+
+    seen = {}
+
+    def capture(diag, out, title):
+        seen.update(diag=diag, title=title)
+        return out
+
+    monkeypatch.setattr(diagnostics, "plot_adam_diagnostics", capture)
+    res = compare(get_problem("rosenbrock", grad_noise=10.0), ["adam"], steps=60, grid=GRID, seeds=2)
+    write_comparison(res, tmp_path, animate=False)
+    path = res.optimizers["adam"].path
+    np.testing.assert_allclose(seen["diag"].measured_step, path[:-1] - path[1:], rtol=0, atol=1e-12)
+    assert "gradient noise σ = 10, seed 0" in seen["title"]
+    write_comparison(compare("rosenbrock", ["adam"], steps=60, grid=GRID), tmp_path, animate=False)
+    assert "no gradient noise" in seen["title"]
+
+
+def test_same_labels_lose_no_series(tmp_path, monkeypatch) -> None:
+    """Two results with one label: every picture still gets both series (keyed by optimizer, not label)."""
+    from adamlab.lab import plots
+    from adamlab.lab.comparison_plots import write_comparison
+
+    res = compare("rosenbrock", {"a": adamlab.Adam(lr=0.1), "b": adamlab.Adam(lr=0.01)}, steps=30, tune="none")
+    res.optimizers["b"].label = res.optimizers["a"].label
+    counts = {}
+    contour, loss = plots.plot_contour_paths, plots.plot_loss_curves
+
+    def count_paths(fun, paths, *args, **kwargs):
+        counts["paths"] = len(paths)
+        return contour(fun, paths, *args, **kwargs)
+
+    def count_curves(curves, *args, **kwargs):
+        counts["curves"] = len(curves)
+        return loss(curves, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_contour_paths", count_paths)
+    monkeypatch.setattr(plots, "plot_loss_curves", count_curves)
+    written = write_comparison(res, tmp_path, frames=3)
+    assert counts == {"paths": 2, "curves": 2}
+    page = written["html"].read_text()
+    data = json.loads(page.split('<script id="data" type="application/json">')[1].split("</script>")[0])
+    assert len(data["series"]) == 2 and all(s["loss"] for s in data["series"])
+
+
+# --- labels, budget caps and argument checks (one block) ------------------------------------------------------
+
+
+def test_labels_are_unique_when_two_optimizers_share_one() -> None:
+    rules = {"adam": adamlab.Adam(lr=0.01), "amsgrad": adamlab.Adam(lr=0.01, amsgrad=True)}
+    res = compare("rosenbrock", rules, steps=20, tune="none")
+    labels = {key: r.label for key, r in res.optimizers.items()}
+    assert labels == {"adam": "Adam (lr=0.01) [adam]", "amsgrad": "Adam (lr=0.01) [amsgrad]"}
+    assert compare("rosenbrock", ["adam", "sgd"], steps=5, tune="none").optimizers["adam"].label == "Adam (lr=0.001)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(steps=1_000_001), "steps must be an integer from 1 to 1,000,000; got 1000001"),
+        (dict(steps=0), "steps must be an integer from 1 to 1,000,000; got 0"),
+        (dict(seeds=1001), "seeds must be an integer from 1 to 1,000; got 1001"),
+        (dict(grid=np.logspace(-3, 0, 1001)), "grid must have 1 to 1000 learning rates; got 1,001"),
+        (dict(grid="abc"), "grid must be a list of finite learning rates > 0; got 'abc'"),
+        (dict(grid=np.logspace(-3, 0, 1000), steps=1_000_000), "× steps must be at most 100,000,000"),
+        (dict(target="a"), "target must be a finite number or None; got 'a'"),
+        (dict(target=float("nan")), "target must be a finite number or None; got nan"),
+    ],
+)
+def test_budget_and_arguments_are_checked_before_running(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        compare("rosenbrock", ["sgd"], **{"steps": 5, **kwargs})
+    assert message in str(info.value)
+
+
+def test_epochs_and_optimizers_are_checked() -> None:
+    with pytest.raises(ValueError, match="epochs must be an integer from 1 to 10,000; got 10001"):
+        compare("digits", ["sgd"], epochs=10_001)
+    with pytest.raises(ValueError, match="epochs × 1797 steps per epoch must be at most 1,000,000 steps"):
+        compare(get_problem("digits", batch_size=1), ["sgd"], epochs=1000)
+    with pytest.raises(ValueError, match="seeds must be an integer from 1 to 1,000; got 5000"):
+        compare(get_problem("booth", grad_noise=1.0), ["sgd"], steps=2, seeds=5000)
+    with pytest.raises(ValueError, match="optimizers must be a list of names or rules, or a mapping to them; got None"):
+        compare("booth", None, steps=2)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,44 @@ def test_compare_as_a_subprocess(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["optimizers"]["adam"]["lr"] in (0.1, 1.0)
     bad = subprocess.run([*cmd[:4], "nope"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "unknown problem 'nope'" in bad.stderr and bad.stdout == ""
+
+
+BAD_BUDGETS = [
+    (["--steps", "1000001", "--tune", "none", "--lr", "0.01"], "--steps must be between 1 and 1,000,000; got 1000001"),
+    (["--seeds", "1001", "--noise", "1", "--tune", "none", "--lr", "0.01"], "--seeds must be between 1 and 1,000"),
+    (["--grid", "1e-3,1,1001"], "--grid needs finite 0 < LO <= HI and N from 1 to 1000; got '1e-3,1,1001'"),
+    (["--grid", "1e-3,1,100000000000"], "--grid needs finite 0 < LO <= HI and N from 1 to 1000"),
+    (["--grid", "1e-3,1e400,3"], "--grid needs finite 0 < LO <= HI and N from 1 to 1000; got '1e-3,1e400,3'"),
+    (["--grid", "inf,inf,3"], "--grid needs finite 0 < LO <= HI"),
+    (["--grid", "nan,1,3"], "--grid needs finite 0 < LO <= HI"),
+    (["--grid", "1,0.1,3"], "--grid needs finite 0 < LO <= HI"),
+    (["--grid", "1e-3,1,1000", "--steps", "1000000"], "× steps must be at most 100,000,000; got 1,000 runs"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_BUDGETS, ids=[" ".join(e) for e, _ in BAD_BUDGETS])
+def test_compare_budget_and_grid_out_of_range_exit_2(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Caps on --steps, --seeds and --grid; a non-finite grid is refused before NumPy warns about it."""
+    argv = ["compare", "rosenbrock", "--optimizers", "sgd", "--out", str(tmp_path / "out"), "--no-animation", *extra]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would be printed before the error line
+        code = main(argv if "--steps" in extra else [*argv, "--steps", "2"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err and not (tmp_path / "out").exists()
+
+
+def test_compare_epochs_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "digits", "--epochs", "10001"]) == 2
+    assert "--epochs must be between 1 and 10,000; got 10001" in capsys.readouterr().err
+
+
+def test_compare_grid_warning_free_as_a_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "adamlab", "compare", "rosenbrock", "--steps", "50", "--no-animation",
+           "--out", str(tmp_path), "--grid", "1e-3,1e400,3"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "adamlab: error: --grid needs finite 0 < LO <= HI and N from 1 to 1000; got '1e-3,1e400,3'\n"

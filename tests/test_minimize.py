@@ -275,3 +275,34 @@ def test_plot_1d_and_2d(tmp_path):
     res3 = adamlab.minimize(lambda v: (v**2).sum(), x0=[1.0, 2.0, 3.0], steps=2)
     with pytest.raises(ValueError, match="plot draws 1-D and 2-D problems; this one has 3 coordinates"):
         res3.plot(tmp_path / "three.png")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(x0="abc"), ValueError, r"^x0 must be a number or a non-empty 1-D list of numbers \(real numbers only\)"),
+        (dict(x0=1j), ValueError, r"^x0 must be a number .* \(real numbers only\); got 1j"),
+        (dict(x0=[1j, 2.0]), ValueError, r"^x0 must be a number .* \(real numbers only\)"),
+        (dict(x0=[1.0, [2.0, 3.0]]), ValueError, r"^x0 must be a number or a non-empty 1-D list of numbers; got"),
+        (dict(gtol="a"), ValueError, r"^gtol must be a finite number >= 0 or None; got 'a'"),
+        (dict(fun=lambda x: "abc"), ValueError, r"^fun must return real numbers; it returned str 'abc'"),
+        (dict(fun=lambda x: None), ValueError, r"^fun must return real numbers; it returned NoneType None"),
+        (dict(fun=lambda x: "a", grad=cubic_grad), ValueError, r"^fun must return real numbers; it returned str"),
+        (dict(fun=lambda x: None, grad=cubic_grad), ValueError, r"^fun must return real numbers"),
+        (dict(grad=lambda x: "a"), ValueError, r"^grad must return real numbers; it returned str 'a'"),
+        (dict(fun=3), TypeError, r"^fun must be a function; got 3"),
+        (dict(fun=None), TypeError, r"^fun must be a function; got None"),
+        (dict(grad=3), TypeError, r"^grad must be a function; got 3"),
+        (dict(callback="stop"), TypeError, r"^callback must be a function; got 'stop'"),
+    ],
+)
+def test_invalid_arguments_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        adamlab.minimize(**{"fun": cubic, "x0": 0.5, "steps": 3, **kwargs})
+
+
+def test_overflowing_x_is_reported_as_such():
+    """tanh stays finite (f = -1, g = 0) where x overflowed to -inf: the message must say x, not the gradient."""
+    res = adamlab.minimize(torch.tanh, x0=0.0, optimizer=adamlab.Adam(lr=1e308), steps=5)
+    assert res.status == "nonfinite" and res.nit == 0 and res.x == 0.0
+    assert res.message.startswith("stopped: x is not finite (the step overflowed) after step 1;")

@@ -22,6 +22,8 @@ def _check_file(path: Path, ext: str) -> None:
     data = path.read_bytes()
     if ext == "png":
         assert data.startswith(b"\x89PNG")
+    elif ext == "gif":
+        assert data.startswith(b"GIF8")
     elif ext == "svg":
         assert b"<svg" in data
     else:
@@ -128,3 +130,45 @@ def test_import_does_not_load_pyplot() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def _contour_axes(monkeypatch: pytest.MonkeyPatch, paths: dict, **kwargs) -> tuple:
+    """Draw ``paths`` with plot_contour_paths; return (xlim, ylim, legend texts) of the figure it built."""
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: figs.append(fig) or Path(out))
+    plots.plot_contour_paths(lambda v: (v[0] - 10) ** 2 + (v[1] - 10) ** 2, paths, "c.png", **kwargs)
+    ax = figs[0].axes[0]
+    return ax.get_xlim(), ax.get_ylim(), [t.get_text() for t in figs[0].legends[0].get_texts()]
+
+
+def test_contour_box_fits_a_path_that_leaves_the_default_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    far = np.linspace(0, 1, 40)[:, None] * np.array([[10.0, 10.0]])
+    (x_lo, x_hi), (y_lo, y_hi), labels = _contour_axes(monkeypatch, {"far": far})
+    assert x_lo == -2 and y_lo == -1 and 10.2 < x_hi < 11.5 and 10.2 < y_hi < 11.5  # margin on the moved sides
+    assert labels[0] == "far"  # fully in view: no note
+    assert _contour_axes(monkeypatch, {"inside": _path()})[:2] == ((-2, 2), (-1, 3))  # the default box unchanged
+    runaway = far.copy()
+    runaway[-1] = [1e200, -1e200]  # a diverging path cannot shrink the function to a dot
+    (x_lo, x_hi), (y_lo, y_hi), labels = _contour_axes(monkeypatch, {"runaway": runaway})
+    assert x_hi <= 2 + 10 * 4 * 1.1 and y_lo >= -1 - 10 * 4 * 1.1 and "ends outside the view" in labels[0]
+
+
+def test_explicit_domain_is_kept_and_a_path_leaving_it_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    far = np.linspace(0, 1, 40)[:, None] * np.array([[10.0, 10.0]])
+    xlim, ylim, labels = _contour_axes(monkeypatch, {"far": far, "in": _path()}, domain=((-2, 2), (-1, 3)))
+    assert (xlim, ylim) == ((-2, 2), (-1, 3))
+    assert labels[:2] == ["far [ends outside the view at (10, 10)]", "in"]
+
+
+def test_animation_names_a_path_that_leaves_the_box(tmp_path: Path) -> None:
+    import json
+
+    from adamlab.lab import animation
+    from adamlab.lab.functions import get_function
+
+    f = get_function("rosenbrock")
+    far = np.linspace(0, 1, 20)[:, None] * np.array([[9.0, 9.0]]) + np.array(f.start)
+    out = animation.write_html(f, {"far": far, "near": far[:2]}, tmp_path / "p.html")
+    data = json.loads(out.read_text().split('type="application/json">')[1].split("</script>")[0])
+    assert "outside the view" in data["series"][0]["label"] and data["series"][1]["label"] == "near"
+    _check_file(animation.write_gif(f, {"far": far}, tmp_path / "p.gif", frames=3), "gif")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -121,3 +122,32 @@ def test_digits_divergence_is_recorded_and_isolated() -> None:
     assert np.isnan(runs.losses[1:, 1]).all() and np.isfinite(runs.losses[:, 0]).all()
     alone = problem.run(rule, np.array([0.1]), np.array([0]), 28)
     np.testing.assert_allclose(runs.losses[:, 0], alone.losses[:, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("booth", dict(grad_noise=-1.0), "grad_noise must be a finite number >= 0; got -1.0"),
+        ("booth", dict(grad_noise=math.nan), "grad_noise must be a finite number >= 0; got nan"),
+        ("booth", dict(dtype="float16"), "dtype must be one of float32, float64; got 'float16'"),
+        ("booth", dict(foo=1), "unknown option 'foo' for FunctionProblem; accepted: grad_noise, dtype"),
+        ("digits", dict(grad_noise=-1.0), "grad_noise must be a finite number >= 0; got -1.0"),
+        ("digits", dict(grad_noise=math.nan), "grad_noise must be a finite number >= 0; got nan"),
+        ("digits", dict(init_scale=-1), "init_scale must be a finite number >= 0; got -1"),
+        ("digits", dict(init_scale=math.nan), "init_scale must be a finite number >= 0; got nan"),
+        ("digits", dict(l2="a"), "l2 must be a finite number >= 0; got 'a'"),
+        ("digits", dict(dtype="foo"), "dtype must be one of float32, float64; got 'foo'"),
+        ("digits", dict(batch_size=True), "batch_size must be an integer in [1, 1797]; got True"),
+        ("digits", dict(foo=1), "unknown option 'foo' for DigitsLogisticRegression; accepted: l2, batch_size, "),
+    ],
+)
+def test_problem_options_are_checked(name: str, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_problem(name, **options)
+    with pytest.raises(ValueError, match=re.escape(message)):  # replacing options of a problem object
+        get_problem(get_problem(name), **options)
+
+
+def test_valid_problem_options_still_work() -> None:
+    assert get_problem("booth", grad_noise=0.5, dtype="float32").grad_noise == 0.5
+    assert get_problem("digits", init_scale=0, batch_size=np.int64(64)).steps_per_epoch == 28

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+
+import pytest
 
 import adamlab.conformance as conformance
 from adamlab.cli.main import main
@@ -71,3 +74,28 @@ def test_as_a_subprocess():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["optimizer"] == "radam"
+
+
+def test_empty_lists_and_bad_numbers_are_one_line_and_exit_2(capsys):
+    cases = [
+        (["--frameworks", ""], "adamlab: error: --frameworks: give at least one of torch, optax, keras; got ''"),
+        (["--optimizers", " , "], "adamlab: error: --optimizers: give at least one of adam, adamw"),
+        (["--seed", "-1"], "adamlab conformance: argument --seed: --seed must be >= 0; got -1"),
+        (["--steps", "0"], "--steps must be between 1 and 1,000,000; got 0"),
+        (["--steps", "1000001"], "--steps must be between 1 and 1,000,000"),
+    ]
+    for args, message in cases:
+        assert main(["conformance", "--steps", "2", *args]) == 2, args
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err, captured.err
+
+
+def test_run_conformance_checks_its_arguments():
+    for kwargs, message in [
+        (dict(frameworks=()), "frameworks: give at least one of torch, optax, keras"),
+        (dict(optimizers=()), "optimizers: give at least one of adam"),
+        (dict(seed=-1), "seed must be an integer >= 0; got -1"),
+        (dict(steps=0), "steps must be an integer from 1 to 1,000,000; got 0"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            conformance.run_conformance(**{"steps": 2, **kwargs})

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from adamlab.cli.arguments import integer
 from adamlab.cli.progress import progress
 
 ORDER = 70
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from adamlab.lab.step_benchmark import DEFAULT_LAYOUTS, RULES
+    from adamlab.lab.step_benchmark import DEFAULT_LAYOUTS, MAX_PARAMS, MAX_REPEAT, RULES
 
     parser = subparsers.add_parser(
         "bench",
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--layouts",
         default=",".join(DEFAULT_LAYOUTS),
         metavar="A,B",
-        help=f"comma-separated: resnet50, gpt2-small or NxM such as 10000x1k (default {','.join(DEFAULT_LAYOUTS)})",
+        help=f"comma-separated: resnet50, gpt2-small or NxM such as 10000x1k, at most {MAX_PARAMS:,} parameters "
+        f"each (default {','.join(DEFAULT_LAYOUTS)})",
     )
     step.add_argument(
         "--rules",
@@ -41,7 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help=f"comma-separated, from {', '.join(RULES)} (default all)",
     )
-    step.add_argument("--repeat", type=int, default=5, help="timed samples per case, best is reported (default 5)")
+    step.add_argument(
+        "--repeat",
+        type=integer("--repeat", 1, MAX_REPEAT),
+        default=5,
+        help=f"timed samples per case, 1 to {MAX_REPEAT:,}; best is reported (default 5)",
+    )
     step.add_argument("--no-flush", action="store_true", help="do not flush the cache before each sample")
     step.add_argument("--no-memory", action="store_true", help="skip the second pass that measures peak memory")
     step.add_argument("--json", action="store_true", help="print the results as one JSON object")

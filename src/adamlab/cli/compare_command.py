@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from adamlab.cli.arguments import integer
 from adamlab.cli.progress import progress
-from adamlab.lab.compare import DEEPOBS_GRID, OBJECTIVES, TUNING, compare
+from adamlab.lab.compare import DEEPOBS_GRID, MAX_EPOCHS, MAX_GRID, MAX_SEEDS, MAX_STEPS, OBJECTIVES, TUNING, compare
 from adamlab.lab.comparison_plots import write_comparison
 from adamlab.lab.problems import PROBLEM_NAMES, get_problem
 from adamlab.rules import OPTIMIZER_NAMES, PRESETS
@@ -34,8 +36,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated, from {', '.join(OPTIMIZER_NAMES)} (default {DEFAULT_OPTIMIZERS})",
     )
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="steps per run (default 500 for test functions)")
-    budget.add_argument("--epochs", type=int, help="epochs per run, learning problems only (digits default: 45)")
+    budget.add_argument(
+        "--steps",
+        type=integer("--steps", 1, MAX_STEPS),
+        help=f"steps per run, 1 to {MAX_STEPS:,} (default 500 for test functions)",
+    )
+    budget.add_argument(
+        "--epochs",
+        type=integer("--epochs", 1, MAX_EPOCHS),
+        help=f"epochs per run, 1 to {MAX_EPOCHS:,}, learning problems only (digits default: 45)",
+    )
     parser.add_argument("--tune", default="grid", metavar="MODE", help=f"one of {', '.join(TUNING)} (default grid)")
     parser.add_argument(
         "--objective",
@@ -46,10 +56,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--grid",
         metavar="LO,HI,N",
-        help=f"log grid of learning rates (default {DEEPOBS_GRID[0]:g},{DEEPOBS_GRID[-1]:g},36)",
+        help=f"log grid of N learning rates, 0 < LO <= HI finite, N from 1 to {MAX_GRID} "
+        f"(default {DEEPOBS_GRID[0]:g},{DEEPOBS_GRID[-1]:g},36)",
     )
     parser.add_argument("--lr", type=float, help="with --tune none: the learning rate of every optimizer")
-    parser.add_argument("--seeds", type=int, help="seeds for the best setting (default 5; 1 for noise-free functions)")
+    parser.add_argument(
+        "--seeds",
+        type=integer("--seeds", 1, MAX_SEEDS),
+        help=f"seeds for the best setting, 1 to {MAX_SEEDS:,} (default 5; 1 for noise-free functions)",
+    )
     parser.add_argument("--noise", type=float, default=0.0, help="σ of Gaussian noise added to every gradient")
     parser.add_argument("--preset", default="paper", metavar="NAME", help=f"one of {', '.join(PRESETS)}")
     parser.add_argument("--out", metavar="DIR", help="output folder (default compare_PROBLEM)")
@@ -105,8 +120,8 @@ def _grid(text: str | None) -> list[float] | None:
         lo_f, hi_f, count = float(lo), float(hi), int(n)
     except ValueError:
         raise ValueError(f"--grid must be LO,HI,N (e.g. 1e-4,1,13); got {text!r}") from None
-    if not (0 < lo_f <= hi_f) or count < 1:
-        raise ValueError(f"--grid needs 0 < LO <= HI and N >= 1; got {text!r}")
+    if not (0 < lo_f <= hi_f < math.inf) or not 1 <= count <= MAX_GRID:
+        raise ValueError(f"--grid needs finite 0 < LO <= HI and N from 1 to {MAX_GRID}; got {text!r}")
     import numpy as np
 
     return list(np.geomspace(lo_f, hi_f, count))

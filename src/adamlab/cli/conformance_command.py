@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from adamlab.conformance import format_table, run_conformance
+from adamlab.cli.arguments import integer
+from adamlab.conformance import MAX_STEPS, format_table, run_conformance
 from adamlab.conformance.cases import FRAMEWORKS, OPTIMIZERS
 
 ORDER = 60
@@ -21,8 +22,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "parameters with pass/fail (tolerance 1e-12 in float64, 1e-5 in float32). Frameworks that are not "
         "installed are listed as skipped with the extra to install. Exit code 1 if any pair fails.",
     )
-    parser.add_argument("--steps", type=int, default=300, help="steps per run (default 300)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the problem and the hyperparameters (default 0)")
+    parser.add_argument(
+        "--steps",
+        type=integer("--steps", 1, MAX_STEPS),
+        default=300,
+        help=f"steps per run, 1 to {MAX_STEPS:,} (default 300)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=integer("--seed", 0),
+        default=0,
+        help="seed of the problem and the hyperparameters, an integer >= 0 (default 0)",
+    )
     parser.add_argument(
         "--frameworks",
         default=",".join(FRAMEWORKS),
@@ -42,6 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     frameworks = tuple(name.strip().lower() for name in args.frameworks.split(",") if name.strip())
     optimizers = tuple(name.strip().lower() for name in args.optimizers.split(",") if name.strip())
+    if not frameworks:
+        raise ValueError(f"--frameworks: give at least one of {', '.join(FRAMEWORKS)}; got {args.frameworks!r}")
+    if not optimizers:
+        raise ValueError(f"--optimizers: give at least one of {', '.join(OPTIMIZERS)}; got {args.optimizers!r}")
     report = run_conformance(steps=args.steps, seed=args.seed, frameworks=frameworks, optimizers=optimizers)
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_table(report))
     return 0 if report.passed else 1

@@ -63,6 +63,43 @@ def join_negative_values(
     return out
 
 
+def protect_leading_minus(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Let ``adamlab minimize '-cos(x)' ...`` work: argparse would take an EXPR starting with '-' for an option.
+
+    A token of ``minimize`` that starts with one '-', is not one of its options nor an option's value, and
+    parses as an expression is moved to the end, after ``--`` (which makes it positional).
+    """
+    args = list(argv)
+    minimize = _subparser(parser, "minimize")
+    if len(args) < 2 or args[0] != "minimize" or "--" in args or minimize is None:
+        return args
+    actions = minimize._option_string_actions
+    for i, token in enumerate(args[1:], start=1):
+        previous = actions.get(args[i - 1])
+        if previous is not None and previous.nargs != 0:
+            continue  # the value of an option such as --plot
+        if token.startswith("-") and not token.startswith("--") and token not in actions and _expression(token):
+            return [*args[:i], *args[i + 1 :], "--", token]
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None
+
+
+def _expression(text: str) -> bool:
+    from adamlab.cli.expression import Expression
+
+    try:
+        Expression(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _numeric(text: str) -> bool:
     try:
         [float(part) for part in text.split(",")]
@@ -75,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adamlab`` console script; returns the exit code."""
     args_list = join_negative_values(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(args_list)
+        parser = build_parser()
+        args = parser.parse_args(protect_leading_minus(args_list, parser))
         return int(args.handler(args) or 0)
     except (UsageError, ValueError) as error:
         text = " ".join(str(error).split())  # one line, whatever the message held
@@ -85,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # e.g. a plot path that cannot be written
         where = f": {error.filename}" if error.filename else ""
         print(f"adamlab: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
+    except MemoryError as error:  # e.g. a budget that passed the caps but not this machine's memory
+        print(
+            f"adamlab: error: out of memory: {' '.join(str(error).split()) or 'try a smaller problem'}", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         print("adamlab: interrupted", file=sys.stderr)

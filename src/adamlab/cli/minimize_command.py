@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 import adamlab
+from adamlab.cli.arguments import integer, number
 from adamlab.cli.expression import Expression
 from adamlab.cli.progress import progress
 from adamlab.lab.results import finite_or_none
@@ -29,12 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--x0", required=True, metavar="V[,V]", help="start point: one value, or two for x,y")
     parser.add_argument("--optimizer", default="adam", metavar="NAME", help=f"one of {', '.join(OPTIMIZER_NAMES)}")
     parser.add_argument("--preset", default="paper", metavar="NAME", help=f"one of {', '.join(PRESETS)}")
-    parser.add_argument("--lr", type=_float("--lr"), help="learning rate (default: the optimizer's)")
+    parser.add_argument("--lr", type=number("--lr"), help="learning rate (default: the optimizer's)")
     parser.add_argument("--betas", metavar="F,F", help="Adam/AdaMax betas, e.g. 0.9,0.999")
-    parser.add_argument("--eps", type=_float("--eps"), help="epsilon (default: the optimizer's)")
+    parser.add_argument("--eps", type=number("--eps"), help="epsilon (default: the optimizer's)")
     parser.add_argument(
         "--steps",
-        type=_int("--steps", 1, MAX_STEPS),
+        type=integer("--steps", 1, MAX_STEPS),
         default=100,
         help=f"number of steps, 1 to {MAX_STEPS:,} (default 100)",
     )
@@ -45,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot is not None and not args.plot.strip():
+        raise ValueError("--plot needs a file name such as path.png; got ''")
     expr = Expression(args.expr)
     x0 = _floats("--x0", args.x0)
     if len(x0) != expr.dimension:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             callback=lambda *_: bar.update(1) and None,
         )
-    plot = res.plot(args.plot) if args.plot else None
+    plot = res.plot(args.plot) if args.plot is not None else None
     if args.json:
         print(json.dumps(finite_or_none(res.to_dict()), allow_nan=False))
     else:
@@ -80,26 +82,3 @@ def _floats(option: str, text: str) -> list[float]:
         return [float(part) for part in text.split(",")]
     except ValueError:
         raise ValueError(f"{option} must be numbers separated by commas; got {text!r}") from None
-
-
-def _float(option: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be a number; got {text!r}") from None
-
-    return parse
-
-
-def _int(option: str, low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer; got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{option} must be between {low} and {high:,}; got {value}")
-        return value
-
-    return parse

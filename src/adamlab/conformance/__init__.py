@@ -23,6 +23,7 @@ from adamlab.conformance.cases import DTYPES, EXTRAS, FRAMEWORKS, LACKS, MISSING
 from adamlab.conformance.problems import Problem, relative_difference
 from adamlab.conformance.runners import RUNNERS
 
+MAX_STEPS = 1_000_000  #: most steps per run (every case runs twice; the default is 300)
 _MODULES = {"torch": ("torch",), "optax": ("jax", "optax"), "keras": ("keras",)}
 
 
@@ -102,15 +103,25 @@ def run_case(case: Case, problem: Problem) -> Result:
 def run_conformance(
     steps: int = 300, seed: int = 0, frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: tuple[str, ...] = OPTIMIZERS
 ) -> Report:
-    """Run every case of the installed ``frameworks``; the others are reported as skipped with their extra."""
+    """Run every case of the installed ``frameworks``; the others are reported as skipped with their extra.
+
+    ``steps`` is 1 to :data:`MAX_STEPS`, ``seed`` an integer >= 0; ``frameworks`` and ``optimizers`` are
+    non-empty.
+    """
+    if not frameworks:
+        raise ValueError(f"frameworks: give at least one of {', '.join(FRAMEWORKS)}")
+    if not optimizers:
+        raise ValueError(f"optimizers: give at least one of {', '.join(OPTIMIZERS)}")
     for name in frameworks:
         if name not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {', '.join(FRAMEWORKS)}; got {name!r}")
     for name in optimizers:
         if name not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS:,}; got {steps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     problem = Problem(seed, steps)
     results, skipped = [], {}
     for framework in frameworks:

@@ -89,18 +89,21 @@ def write_gif(
     frames: int = 60,
     fps: int = 12,
 ) -> Path:
-    """Animate ``paths`` ({legend label: iterates (T+1, n)}) on ``function`` into a GIF written by Pillow."""
+    """Animate ``paths`` ({legend label: iterates (T+1, n)}) on ``function`` into a GIF written by Pillow.
+
+    The view is the function's plotting box; a path that leaves it is clipped and its legend entry says so.
+    """
     pts = {label: _points(function, p) for label, p in paths.items()}
     n_steps = max(len(p) for p in pts.values()) - 1
     fig = Figure(figsize=(6.4, 5.6), dpi=80, layout="constrained")
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    _background(function, ax, list(pts.values()))
+    box = _background(function, ax, list(pts.values()))
     start = next(iter(pts.values()))[0]
     ax.plot(*start, "o", ms=10, mfc="white", mec="k", mew=2, zorder=6, label="start")
     lines, heads = [], []
-    for i, label in enumerate(pts):
-        (line,) = ax.plot([], [], "-", lw=2.2, color=f"C{i % 10}", label=label)
+    for i, (label, p) in enumerate(pts.items()):
+        (line,) = ax.plot([], [], "-", lw=2.2, color=f"C{i % 10}", label=_legend(label, p, box))
         (head,) = ax.plot([], [], "o", ms=8, color=f"C{i % 10}", mec="k", zorder=7)
         lines.append(line)
         heads.append(head)
@@ -136,13 +139,14 @@ def write_html(
 
     ``paths`` maps a legend label to iterates (T+1, n); ``losses`` (optional) maps the same labels to f at each
     step, shown next to the current point; ``notes`` are paragraphs shown under the picture (e.g. a disclaimer).
+    A path that leaves the function's plotting box is clipped; its label says so.
     """
     pts = {label: _points(function, p) for label, p in paths.items()}
     fig = Figure(figsize=(7.0, 6.0), dpi=100)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.09, top=0.97)
-    (x_lo, x_hi), (y_lo, y_hi) = _background(function, ax, list(pts.values()))
+    (x_lo, x_hi), (y_lo, y_hi) = view = _background(function, ax, list(pts.values()))
     canvas.draw()
     box = ax.get_window_extent()  # pixels, origin bottom-left
     width, height = canvas.get_width_height()
@@ -153,7 +157,7 @@ def write_html(
         keep = _subsample(len(p))
         f = None if losses is None else np.asarray(losses[label], dtype=float)[keep].tolist()
         series.append({
-            "label": label, "color": to_hex(f"C{i % 10}"), "steps": keep.tolist(),
+            "label": _legend(label, p, view), "color": to_hex(f"C{i % 10}"), "steps": keep.tolist(),
             "points": _json_numbers(p[keep].tolist()), "loss": None if f is None else _json_numbers(f),
         })  # fmt: skip
     data = {
@@ -178,6 +182,11 @@ def write_html(
     return path
 
 
+def _legend(label: str, points: np.ndarray, box: tuple[tuple[float, float], ...]) -> str:
+    """``label`` plus a note when the path leaves the drawn box (it would otherwise vanish without a word)."""
+    return label + plots._outside_note(plots._finite_prefix(points), box)
+
+
 def _json_numbers(value: Any) -> Any:
     """Nested lists of floats with NaN/inf replaced by None (JSON null: "no point here")."""
     if isinstance(value, list):
@@ -192,11 +201,13 @@ def _subsample(n: int) -> np.ndarray:
 
 
 def _comparison_parts(cmp: Any) -> tuple[TestFunction, dict[str, np.ndarray], str]:
+    from adamlab.lab.comparison_plots import legend_labels
     from adamlab.lab.problems import FunctionProblem
 
     if not isinstance(cmp.problem, FunctionProblem):
         raise ValueError(f"animations exist for test functions only; {cmp.problem.name} is a learning problem")
-    paths = {r.label: r.path for r in cmp.optimizers.values() if r.path is not None}
+    labels = legend_labels(cmp)
+    paths = {labels[k]: r.path for k, r in cmp.optimizers.items() if r.path is not None}
     tuned = "lr tuned per optimizer" if cmp.tune == "grid" else "lr as given"
     return cmp.problem.function, paths, f"{cmp.problem.function.title} ({tuned}; not a benchmark)"
 
@@ -209,8 +220,11 @@ def write_comparison_gif(cmp: Any, out: str | Path, **kwargs: Any) -> Path:
 
 def write_comparison_html(cmp: Any, out: str | Path) -> Path:
     """:func:`write_html` of a comparison, with the loss at each step, the protocol and the disclaimer."""
+    from adamlab.lab.comparison_plots import legend_labels
+
     function, paths, title = _comparison_parts(cmp)
-    losses = {r.label: r.losses[0] for r in cmp.optimizers.values() if r.path is not None}
+    labels = legend_labels(cmp)
+    losses = {labels[k]: r.losses[0] for k, r in cmp.optimizers.items() if r.path is not None}
     notes = [f"f(x, y) = {function.formula}." if function.dim == 2 else f"f(x) = {function.formula}.",
              "Protocol: " + cmp.protocol(), cmp.disclaimer]  # fmt: skip
     return write_html(function, paths, out, title=title, losses=losses, notes=notes)

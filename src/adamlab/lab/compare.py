@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,6 +41,13 @@ TUNING: tuple[str, ...] = ("grid", "none")
 OBJECTIVES: tuple[str, ...] = ("final", "mean")
 #: target = reference + fraction·(initial loss − reference); see :func:`compare`
 TARGET_FRACTION = {"function": 1e-3, "learning": 1e-2}
+#: upper bounds of the budget: every run keeps its whole loss curve (and its path on a test function), so
+#: the runs of one batch hold (grid values × tune seeds, or seeds) × steps numbers
+MAX_STEPS = 1_000_000
+MAX_EPOCHS = 10_000
+MAX_SEEDS = 1000
+MAX_GRID = 1000
+MAX_RUN_STEPS = 100_000_000  #: runs in one batch × steps per run (36 grid values × 1,000,000 steps fit)
 
 _DISPLAY = {"adam": "Adam", "adamw": "AdamW", "adamax": "AdaMax", "sgd": "SGD", "momentum": "SGD-momentum",
             "nesterov": "SGD-Nesterov", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adadelta": "AdaDelta"}  # fmt: skip
@@ -85,13 +92,15 @@ def compare(
         problem: a :class:`~adamlab.lab.problems.Problem` or a name (``"rosenbrock"``, ``"digits"``, ...).
         optimizers: names (``["adam", "nesterov"]``), rules, or a mapping from key to name/rule. A rule's
             other hyperparameters are kept; only its learning rate is tuned.
-        steps: steps per run (default: the problem's). ``epochs`` instead, for learning problems.
+        steps: steps per run, 1 to 1,000,000 (default: the problem's). ``epochs`` instead, for learning
+            problems: 1 to 10,000, and at most 1,000,000 steps in all.
         tune: ``"grid"`` (tune the learning rate on ``grid``) or ``"none"`` (use each rule's own lr).
-        grid: learning rates to try (default :data:`DEEPOBS_GRID`).
+        grid: 1 to 1000 learning rates to try (default :data:`DEEPOBS_GRID`).
         objective: tuning objective, ``"final"`` (final training loss) or ``"mean"`` (mean loss over the run).
-        seeds: runs of the best setting (default: the problem's, 5 for learning problems).
-        tune_seeds: seeds each learning rate is tuned on (the objective is their mean; a divergence on any of
-            them counts as diverged). 1 (DeepOBS) by default; more makes tuning on a noisy problem less lucky.
+        seeds: runs of the best setting, 1 to 1000 (default: the problem's, 5 for learning problems). One
+            batch of runs (grid values × ``tune_seeds``, or ``seeds``) × steps is at most 100,000,000.
+        tune_seeds: seeds each learning rate is tuned on, 1 to 1000 (the objective is their mean; a divergence
+            on any of them counts as diverged). 1 (DeepOBS) by default; more makes tuning on a noisy problem less lucky.
         target: loss for "steps to target". Default: ref + f·(f0 − ref), with f0 the initial loss, ref the
             known minimum of a test function (f = 1e-3) or else the best final loss of the comparison (f = 1e-2).
         preset: preset used to build rules given by name.
@@ -110,8 +119,10 @@ def compare(
     tuning_objective(np.zeros((1, 1)), objective)  # validates the name
     lrs = _grid(grid) if tune == "grid" else None
     notes: list[str] = []
-    n_seeds = problem.default_seeds if seeds is None else _positive_int("seeds", seeds)
-    n_tune = 1 if problem.deterministic else _positive_int("tune_seeds", tune_seeds)
+    n_seeds = problem.default_seeds if seeds is None else _positive_int("seeds", seeds, MAX_SEEDS)
+    n_tune = 1 if problem.deterministic else _positive_int("tune_seeds", tune_seeds, MAX_SEEDS)
+    _check_budget(steps, (0 if lrs is None else lrs.size) * n_tune, n_seeds)
+    _check_target(target)
     if problem.deterministic and n_seeds > 1:
         notes.append(f"{problem.title} has no randomness (no gradient noise): every seed gives the same run, "
                      "so one run per optimizer is shown.")  # fmt: skip
@@ -122,6 +133,7 @@ def compare(
     results: dict[str, OptimizerResult] = {}
     for key, rule in rules.items():
         results[key] = _one_optimizer(problem, key, rule, steps, lrs, objective, (n_tune, n_seeds), notes, on_progress)
+    _unique_labels(results)
     value, rule_text = _target(problem, results, target)
     for r in results.values():
         r.target = value
@@ -194,6 +206,14 @@ def _one_optimizer(
     )
 
 
+def _unique_labels(results: dict[str, OptimizerResult]) -> None:
+    """Add the key to labels that two optimizers share (pictures are keyed by label): ``Adam (lr=0.01) [amsgrad]``."""
+    labels = [r.label for r in results.values()]
+    for key, r in results.items():
+        if labels.count(r.label) > 1:
+            r.label = f"{r.label} [{key}]"
+
+
 def _best(primary: np.ndarray, secondary: np.ndarray, lasted: np.ndarray) -> int:
     """Index of the best score; if every run diverged, the one that diverged last (then the smallest lr)."""
     if np.isfinite(primary).any():
@@ -203,8 +223,6 @@ def _best(primary: np.ndarray, secondary: np.ndarray, lasted: np.ndarray) -> int
 
 def _target(problem: Problem, results: dict[str, OptimizerResult], target: float | None) -> tuple[float | None, str]:
     if target is not None:
-        if not np.isfinite(target):
-            raise ValueError(f"target must be a finite number; got {target!r}")
         return float(target), f"loss <= {target:g} (given)"
     first = next(iter(results.values())).losses[:, 0]
     f0 = float(np.nanmean(first)) if np.isfinite(first).any() else np.nan
@@ -221,9 +239,17 @@ def _target(problem: Problem, results: dict[str, OptimizerResult], target: float
     return value, text
 
 
+def _check_target(target: float | None) -> None:
+    ok = isinstance(target, (int, float, np.integer, np.floating)) and not isinstance(target, bool)
+    if target is not None and not (ok and np.isfinite(target)):
+        raise ValueError(f"target must be a finite number or None; got {target!r}")
+
+
 def _rules(optimizers: OptimizerSpec, preset: str) -> dict[str, Rule | Averaged]:
     if isinstance(optimizers, str):
         optimizers = [s.strip() for s in optimizers.split(",") if s.strip()]
+    if not isinstance(optimizers, (Mapping, Iterable)):
+        raise ValueError(f"optimizers must be a list of names or rules, or a mapping to them; got {optimizers!r}")
     items = list(optimizers.items()) if isinstance(optimizers, Mapping) else [(None, o) for o in optimizers]
     if not items:
         raise ValueError("optimizers: give at least one optimizer")
@@ -248,16 +274,33 @@ def _steps(problem: Problem, steps: int | None, epochs: int | None) -> int:
     if epochs is not None:
         if problem.unit != "epoch":
             raise ValueError(f"epochs apply to learning problems; {problem.name} is a test function: give steps")
-        return _positive_int("epochs", epochs) * problem.steps_per_epoch
-    return problem.default_steps if steps is None else _positive_int("steps", steps)
+        total = _positive_int("epochs", epochs, MAX_EPOCHS) * problem.steps_per_epoch
+        if total > MAX_STEPS:
+            raise ValueError(f"epochs × {problem.steps_per_epoch} steps per epoch must be at most {MAX_STEPS:,} "
+                             f"steps; got {epochs} epochs = {total:,} steps")  # fmt: skip
+        return total
+    return problem.default_steps if steps is None else _positive_int("steps", steps, MAX_STEPS)
+
+
+def _check_budget(steps: int, tuning_runs: int, seeds: int) -> None:
+    """Refuse a batch of runs whose loss curves alone would not fit in memory."""
+    runs = max(tuning_runs, seeds)
+    if runs * steps > MAX_RUN_STEPS:
+        raise ValueError(f"(grid values × tune_seeds, or seeds) × steps must be at most {MAX_RUN_STEPS:,}; "
+                         f"got {runs:,} runs × {steps:,} steps")  # fmt: skip
 
 
 def _grid(grid: Sequence[float] | np.ndarray | None) -> np.ndarray:
     if grid is None:
         return DEEPOBS_GRID.copy()
-    lrs = np.asarray(grid, dtype=float).reshape(-1)
+    try:
+        lrs = np.asarray(grid, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"grid must be a list of finite learning rates > 0; got {grid!r}") from None
     if lrs.size == 0 or not np.all(np.isfinite(lrs) & (lrs > 0)):
         raise ValueError("grid must be a non-empty list of finite learning rates > 0")
+    if lrs.size > MAX_GRID:
+        raise ValueError(f"grid must have 1 to {MAX_GRID} learning rates; got {lrs.size:,}")
     return np.sort(lrs)
 
 
@@ -268,7 +311,7 @@ def _rule_lr(key: str, rule: Rule | Averaged) -> float:
     return float(lr)
 
 
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+def _positive_int(name: str, value: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= high:
+        raise ValueError(f"{name} must be an integer from 1 to {high:,}; got {value!r}")
     return int(value)

@@ -19,15 +19,23 @@ from adamlab.lab import plots
 from adamlab.lab.problems import FunctionProblem
 from adamlab.lab.results import Comparison
 
-__all__ = ["plot_comparison_losses", "plot_comparison_paths", "plot_sensitivity", "write_comparison"]
+__all__ = ["legend_labels", "plot_comparison_losses", "plot_comparison_paths", "plot_sensitivity", "write_comparison"]
 
 NOT_A_BENCHMARK = "an illustration on one test function, not a benchmark"
+#: sensitivity scores beyond this magnitude are drawn as diverged: matplotlib cannot place log ticks near 1e308
+HUGE_SCORE = 1e100
 
 
 def _tuned(cmp: Comparison) -> str:
     if cmp.tune != "grid":
         return "learning rates as given"
     return "lr tuned per optimizer by " + ("mean loss" if cmp.objective == "mean" else "final loss")
+
+
+def legend_labels(cmp: Comparison) -> dict[str, str]:
+    """{optimizer key: legend label}, unique: a label shared by several results gets its key appended."""
+    labels = [r.label for r in cmp.optimizers.values()]
+    return {key: r.label if labels.count(r.label) == 1 else f"{r.label} [{key}]" for key, r in cmp.optimizers.items()}
 
 
 def _offset(cmp: Comparison) -> tuple[float, str]:
@@ -42,7 +50,8 @@ def plot_comparison_paths(cmp: Comparison, out: str | Path) -> Path:
     if not isinstance(problem, FunctionProblem):
         raise ValueError(f"paths exist for test functions only; {problem.name} is a learning problem")
     f = problem.function
-    paths = {r.label: r.path for r in cmp.optimizers.values() if r.path is not None}
+    labels = legend_labels(cmp)
+    paths = {labels[k]: r.path for k, r in cmp.optimizers.items() if r.path is not None}
     title = f"{f.title}: {cmp.steps} steps, {_tuned(cmp)}\n({NOT_A_BENCHMARK})"
     if f.dim == 2:
         return plots.plot_contour_paths(
@@ -83,10 +92,10 @@ def _plot_paths_1d(f: Any, paths: dict[str, np.ndarray], out: str | Path, title:
 def plot_comparison_losses(cmp: Comparison, out: str | Path) -> Path:
     """Loss against step (or epoch), log scale; mean and min–max band over the seeds."""
     offset, what = _offset(cmp)
-    curves = {}
-    for r in cmp.optimizers.values():
+    curves, labels = {}, legend_labels(cmp)
+    for key, r in cmp.optimizers.items():
         losses = r.losses - offset
-        curves[r.label] = losses[0] if len(losses) == 1 else losses
+        curves[labels[key]] = losses[0] if len(losses) == 1 else losses
     unit = cmp.problem.unit
     seeds = f", {cmp.seeds} seeds" if cmp.seeds > 1 else ""
     title = f"{cmp.problem.title}: {what} vs {unit}\n{_tuned(cmp)}{seeds}"
@@ -95,8 +104,21 @@ def plot_comparison_losses(cmp: Comparison, out: str | Path) -> Path:
     return plots.plot_loss_curves(curves, out, title=title, xlabel=unit, ylabel=f"training {what}")
 
 
+def _log_limits(values: np.ndarray) -> tuple[float, float]:
+    """Log-axis limits for positive ``values``: 3× below the smallest, and above the largest a quarter of the
+    span (in decades) as headroom for the divergence marks; computed in log space, kept within 1e-300..1e150."""
+    lo, hi = float(np.log10(values.min())), float(np.log10(values.max()))
+    bottom = max(lo - np.log10(3.0), -300.0)
+    top = max(min(hi + 0.25 * (hi - lo), 150.0), bottom + 1.0)
+    return 10.0**bottom, 10.0**top
+
+
 def plot_sensitivity(cmp: Comparison, out: str | Path) -> Path:
-    """Tuning objective against learning rate per optimizer; x marks a diverged run, a ring the chosen lr."""
+    """Tuning objective against learning rate per optimizer; x marks a diverged run, a ring the chosen lr.
+
+    A score beyond ±:data:`HUGE_SCORE` counts as diverged (it is on its way to overflow), so the axis limits
+    stay finite and drawable.
+    """
     if cmp.grid is None:
         raise ValueError("no sensitivity curves: nothing was tuned (tune='none')")
     offset, what = _offset(cmp)
@@ -108,8 +130,9 @@ def plot_sensitivity(cmp: Comparison, out: str | Path) -> Path:
     for i, r in enumerate(cmp.optimizers.values()):
         if r.grid_objective is None:
             continue
-        color, y = f"C{i % 10}", r.grid_objective - offset
-        ok = np.isfinite(y)
+        with np.errstate(all="ignore"):
+            color, y = f"C{i % 10}", r.grid_objective - offset
+            ok = np.isfinite(y) & (np.abs(y) <= HUGE_SCORE)
         ax.plot(r.grid[ok], y[ok], "o-", ms=3.5, lw=1.4, color=color, label=r.label)
         row = 0.97 - 0.035 * i  # one row of divergence marks per optimizer, so they never hide each other
         ax.plot(r.grid[~ok], np.full((~ok).sum(), row), "x", ms=6, mew=1.8, color=color, transform=top, clip_on=False)
@@ -117,14 +140,14 @@ def plot_sensitivity(cmp: Comparison, out: str | Path) -> Path:
         if len(best) and ok[best[0]]:
             ax.plot(r.lr, y[best[0]], "o", ms=12, mfc="none", mec=color, mew=2)
         values.append(y[ok])
-    ax.plot([], [], "x", ms=7, mew=2, color="0.4", label="diverged (marked along the top)")
+    diverged = f"diverged or |value| > {HUGE_SCORE:.0e} (marked along the top)"
+    ax.plot([], [], "x", ms=7, mew=2, color="0.4", label=diverged)
     ax.plot([], [], "o", ms=12, mfc="none", mec="0.4", mew=2, label="chosen learning rate")
     ax.set_xscale("log")
     finite = np.concatenate(values) if values else np.empty(0)
     if len(finite) and (finite > 0).all():
         ax.set_yscale("log")
-        low, high = float(finite.min()), float(finite.max())
-        ax.set_ylim(low / 3, high * (high / low) ** 0.25)  # headroom for the divergence marks
+        ax.set_ylim(*_log_limits(finite))
     elif len(finite):
         mags = np.abs(finite[finite != 0])
         ax.set_yscale("symlog", linthresh=max(float(mags.min()), float(mags.max()) * 1e-8) if len(mags) else 1.0)
@@ -141,7 +164,8 @@ def write_comparison(
     """Write ``results.json`` and every picture that applies into ``out_dir``; returns {what: path}.
 
     Test functions: ``paths.<fmt>``, ``loss.<fmt>``, ``sensitivity.<fmt>``, ``paths.gif``, ``paths.html`` and,
-    when Adam is compared, ``inside_adam.<fmt>`` (its m̂, v̂ and step against the §2.1 bound). Learning
+    when Adam is compared, ``inside_adam.<fmt>`` (its m̂, v̂ and step against the §2.1 bound, from a re-run of
+    the compared seed-0 run: same gradient noise and seed). Learning
     problems: ``loss.<fmt>``, ``sensitivity.<fmt>``. ``fmt`` is ``png``, ``svg`` or ``pdf``.
     """
     out = Path(out_dir)
@@ -161,6 +185,8 @@ def write_comparison(
         if adam is not None and not adam.diverged:
             from adamlab.lab import diagnostics
 
-            written["inside_adam"] = diagnostics.inside_adam_figure(cmp.problem.function, adam.rule, cmp.steps,
-                                                                    out / f"inside_adam.{fmt}")  # fmt: skip
+            written["inside_adam"] = diagnostics.inside_adam_figure(
+                cmp.problem.function, adam.rule, cmp.steps, out / f"inside_adam.{fmt}",
+                grad_noise=cmp.problem.grad_noise, seed=0, dtype=cmp.problem.dtype,
+            )  # fmt: skip
     return written

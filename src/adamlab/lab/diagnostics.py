@@ -34,7 +34,7 @@ from adamlab.lab import plots
 from adamlab.lab.minimize import MinimizeResult, minimize
 from adamlab.rules import Adam, Averaged, Rule
 
-__all__ = ["AdamDiagnostics", "adam_diagnostics", "inside_adam_figure", "paper_step_bound",
+__all__ = ["AdamDiagnostics", "adam_diagnostics", "inside_adam_figure", "inside_adam_run", "paper_step_bound",
            "plot_adam_diagnostics", "worst_case_step_ratio"]  # fmt: skip
 
 
@@ -161,9 +161,36 @@ def plot_adam_diagnostics(diag: AdamDiagnostics, out: str | Path, *, title: str 
     return plots.save_figure(fig, out)
 
 
-def inside_adam_figure(function: Any, rule: Rule | Averaged, steps: int, out: str | Path) -> Path:
-    """Run ``rule`` on a registry test function from its standard start and plot :func:`adam_diagnostics`."""
-    res = minimize(function, np.asarray(function.start), rule, steps)
+def inside_adam_run(
+    function: Any, rule: Rule | Averaged, steps: int, *, grad_noise: float = 0.0, seed: int = 0, dtype: str = "float64"
+) -> MinimizeResult:
+    """Run ``rule`` on a registry test function from its standard start, as a comparison's run with ``seed`` does.
+
+    With ``grad_noise`` σ > 0 the rule sees the same noisy gradients (∇f + σ·ξ, ξ drawn from ``seed``) as
+    member ``seed`` of :meth:`~adamlab.lab.problems.FunctionProblem.run`, so the path is the compared one.
+    """
+    grad = None
+    if grad_noise:
+        from adamlab.lab.problems import NoisyGradient  # the comparison's own noise source, one member
+
+        noisy = NoisyGradient(function, grad_noise, np.array([seed]), dtype)
+        grad = lambda x: noisy(np.asarray(x).reshape(-1, 1))[:, 0]  # noqa: E731
+    return minimize(function, np.asarray(function.start), rule, steps, grad=grad, dtype=dtype)
+
+
+def inside_adam_figure(
+    function: Any,
+    rule: Rule | Averaged,
+    steps: int,
+    out: str | Path,
+    *,
+    grad_noise: float = 0.0,
+    seed: int = 0,
+    dtype: str = "float64",
+) -> Path:
+    """Plot :func:`adam_diagnostics` of :func:`inside_adam_run`; the title names the gradient noise and seed."""
+    res = inside_adam_run(function, rule, steps, grad_noise=grad_noise, seed=seed, dtype=dtype)
     diag = adam_diagnostics(res)
-    title = f"Inside Adam on {function.title} (α = {diag.lr:.3g}, {res.nit} steps)"
+    noise = f"; gradient noise σ = {grad_noise:g}, seed {seed}" if grad_noise else "; no gradient noise"
+    title = f"Inside Adam on {function.title} (α = {diag.lr:.3g}, {res.nit} steps{noise})"
     return plot_adam_diagnostics(diag, out, title=title)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from adamlab.lab.minimize_batched import _with_lr
-from adamlab.lab.problems import Problem, Runs
+from adamlab.lab.problems import Problem, Runs, check_dtype, check_non_negative
 from adamlab.rules import Averaged, Rule
 
 __all__ = ["DigitsLogisticRegression", "load_digits_data"]
@@ -71,10 +71,12 @@ class DigitsLogisticRegression(Problem):
     def __post_init__(self) -> None:
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}; got {self.lr_schedule!r}")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= N_EXAMPLES):
+        size = self.batch_size
+        if isinstance(size, bool) or not (isinstance(size, (int, np.integer)) and 1 <= size <= N_EXAMPLES):
             raise ValueError(f"batch_size must be an integer in [1, 1797]; got {self.batch_size!r}")
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"l2 must be a finite number >= 0; got {self.l2!r}")
+        for name in ("l2", "init_scale", "grad_noise"):
+            check_non_negative(name, getattr(self, name))
+        check_dtype(self.dtype)
 
     @property
     def steps_per_epoch(self) -> int:  # type: ignore[override]

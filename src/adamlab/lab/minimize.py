@@ -49,7 +49,7 @@ class MinimizeResult:
     """What :func:`minimize` returns.
 
     ``status`` is one of ``"max_steps"`` (all steps done), ``"converged"`` (‖g‖∞ ≤ gtol),
-    ``"nonfinite"`` (f or its gradient became NaN/inf: ``x`` is the last finite point and the history
+    ``"nonfinite"`` (x, f or its gradient became NaN/inf: ``x`` is the last finite point and the history
     stops there) or ``"callback"`` (the callback returned True); ``message`` says it in words.
     """
 
@@ -147,17 +147,17 @@ def minimize(
         True
     """
     rule = _as_rule(optimizer)
+    for name, function in (("fun", fun), ("grad", grad), ("callback", callback)):
+        if not callable(function) and (function is not None or name == "fun"):
+            raise TypeError(f"{name} must be a function; got {function!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
-    if gtol is not None and not (math.isfinite(gtol) and gtol >= 0):
-        raise ValueError(f"gtol must be a finite number >= 0; got {gtol!r}")
-    start = np.asarray(x0, dtype=dtype)
-    if start.ndim > 1 or start.size == 0:
-        raise ValueError(f"x0 must be a number or a non-empty 1-D list of numbers; got shape {start.shape}")
-    if not np.all(np.isfinite(start)):
-        raise ValueError("x0 must be finite")
+    real = isinstance(gtol, (int, float, np.integer, np.floating)) and not isinstance(gtol, bool)
+    if gtol is not None and not (real and math.isfinite(gtol) and gtol >= 0):
+        raise ValueError(f"gtol must be a finite number >= 0 or None; got {gtol!r}")
+    start = _start(x0, dtype)
 
     evaluate = _numpy_evaluator(fun, grad) if grad is not None else _torch_evaluator(fun, dtype)
     x = start if grad is not None else evaluate.to_array(start)
@@ -166,7 +166,7 @@ def minimize(
     xs, fs, gs, states = [], [], [], []
     status, message, nit = "max_steps", f"completed {steps} steps", 0
     if not _finite(f, g):
-        status, message = "nonfinite", _nonfinite_message(f, 0)
+        status, message = "nonfinite", _nonfinite_message(f, 0, x)
     else:
         state = rule.init(x)
         for t in range(1, steps + 1):
@@ -176,7 +176,7 @@ def minimize(
             x_new, state_new = rule.step(x, g, state, t)
             f_new, g_new = evaluate(x_new)
             if not (_finite(f_new, g_new) and np.all(np.isfinite(_np(x_new)))):
-                status, message = "nonfinite", _nonfinite_message(f_new, t)
+                status, message = "nonfinite", _nonfinite_message(f_new, t, x_new)
                 break
             xs.append(_np(x_new))
             fs.append(float(f_new))
@@ -208,6 +208,34 @@ def minimize(
     )
 
 
+def _start(x0: Any, dtype: str) -> np.ndarray:
+    """x0 as an array of ``dtype``: a real number or a non-empty 1-D list of them, all finite."""
+    what = "x0 must be a number or a non-empty 1-D list of numbers"
+    try:
+        raw = np.asarray(x0)
+    except (TypeError, ValueError):  # e.g. a ragged list
+        raise ValueError(f"{what}; got {x0!r}") from None
+    if raw.dtype.kind not in "iuf":  # strings, complex numbers, booleans, objects
+        raise ValueError(f"{what} (real numbers only); got {x0!r}")
+    if raw.ndim > 1 or raw.size == 0:
+        raise ValueError(f"{what}; got shape {raw.shape}")
+    start = raw.astype(dtype)
+    if not np.all(np.isfinite(start)):
+        raise ValueError("x0 must be finite")
+    return start
+
+
+def _real_value(name: str, value: Any) -> np.ndarray:
+    """What ``fun`` or ``grad`` returned, as a real array, or a ``ValueError`` saying what it returned."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):
+        array = np.asarray(None)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must return real numbers; it returned {type(value).__name__} {value!r:.60}")
+    return array
+
+
 def _as_rule(optimizer: Rule | Averaged | str | None) -> Rule | Averaged:
     if optimizer is None:
         return make_rule("adam")
@@ -226,9 +254,15 @@ def _finite(f: Any, g: Any) -> bool:
     return bool(np.isfinite(float(f))) and bool(np.all(np.isfinite(_np(g))))
 
 
-def _nonfinite_message(f: Any, t: int) -> str:
+def _nonfinite_message(f: Any, t: int, x: Any = None) -> str:
+    """Say what became NaN/inf: x itself (an overflowing step; when ``x`` is given), f(x), or else the gradient."""
     where = "at x0" if t == 0 else f"after step {t}"
-    what = f"f(x) = {float(f)}" if not math.isfinite(float(f)) else "the gradient is not finite"
+    if x is not None and not np.all(np.isfinite(_np(x))):
+        what = "x is not finite (the step overflowed)"
+    elif not math.isfinite(float(f)):
+        what = f"f(x) = {float(f)}"
+    else:
+        what = "the gradient is not finite"
     kept = "" if t == 0 else f"; the history keeps the {t - 1} finite steps before it"
     return f"stopped: {what} {where}{kept}"
 
@@ -250,7 +284,9 @@ class _torch_evaluator:
             xr = x.detach().clone().requires_grad_(True)
             f = self.fun(xr)
             if not torch.is_tensor(f):
-                f = torch.as_tensor(f, dtype=self.dtype)
+                f = torch.as_tensor(_real_value("fun", f), dtype=self.dtype)
+            elif f.is_complex():
+                raise ValueError(f"fun must return real numbers; it returned a tensor of {f.dtype}")
             if f.numel() != 1:
                 raise ValueError(f"fun must return a scalar; it returned shape {tuple(f.shape)}")
             f = f.reshape(())
@@ -270,10 +306,10 @@ class _numpy_evaluator:
         return x
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        f = np.asarray(self.fun(x))
+        f = _real_value("fun", self.fun(x))
         if f.size != 1:
             raise ValueError(f"fun must return a scalar; it returned shape {f.shape}")
-        g = np.asarray(self.grad(x), dtype=x.dtype)
+        g = _real_value("grad", self.grad(x)).astype(x.dtype)
         if g.shape != x.shape:
             raise ValueError(f"grad must return an array of x's shape {x.shape}; it returned shape {g.shape}")
         return float(f.reshape(())), g  # a size-1 array of any shape (float() refuses shape (1,))

@@ -94,6 +94,8 @@ class BatchedMinimizeResult:
     steps: int = 0
     point_shape: tuple[int, ...] = ()
     divergence_values: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0), repr=False)
+    #: per member: did x itself overflow when it diverged (else f or the gradient did)
+    x_overflowed: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype=bool), repr=False)
 
     @property
     def size(self) -> int:
@@ -125,7 +127,8 @@ class BatchedMinimizeResult:
         )
         status = self.status[k]
         if status == "nonfinite":
-            message = _nonfinite_message(self.divergence_values[k], int(self.diverged_at[k] or 0))
+            overflow = np.array([np.inf]) if self.x_overflowed.size and self.x_overflowed[k] else None
+            message = _nonfinite_message(self.divergence_values[k], int(self.diverged_at[k] or 0), overflow)
         elif status == "callback":
             message = f"stopped by the callback after {n_k} steps"
         else:
@@ -216,6 +219,7 @@ def minimize_batched(
         steps=steps,
         point_shape=point_shape,
         divergence_values=run.divergence_values,
+        x_overflowed=run.x_overflowed,
     )
 
 
@@ -242,6 +246,7 @@ class _BatchedLoop:
         self.status = ["max_steps"] * size
         self.diverged_at: list[int | None] = [None] * size
         self.divergence_values = np.full(size, np.nan)
+        self.x_overflowed = np.zeros(size, dtype=bool)
         for k in np.flatnonzero(~ev.numpy(alive)):
             self.status[k], self.diverged_at[k] = "nonfinite", 0
             self.divergence_values[k] = self.f0[k]
@@ -263,7 +268,7 @@ class _BatchedLoop:
                 self._record(x_new, f_new, g, state_new)
                 x, state, f, g = x_new, state_new, f_new, g_new
             else:
-                self._diverged(alive & ~ok, f_new, t)
+                self._diverged(alive & ~ok, f_new, t, ~ev.finite_columns(x_new))
                 nan = ev.nan_like
                 self._record(ev.where(ok, x_new, nan(x)), ev.where(ok, f_new, nan(f)), ev.where(ok, g, nan(g)),
                              {k: ev.where(ok, v, nan(v)) for k, v in state_new.items()})  # fmt: skip
@@ -277,11 +282,12 @@ class _BatchedLoop:
                 break
         self.x, self.f = x, f
 
-    def _diverged(self, newly: Any, f_new: Any, t: int) -> None:
+    def _diverged(self, newly: Any, f_new: Any, t: int, x_bad: Any) -> None:
         values = self.ev.numpy(f_new)
         for k in np.flatnonzero(self.ev.numpy(newly)):
             self.status[k], self.diverged_at[k] = "nonfinite", t
             self.divergence_values[k] = values[k]
+        self.x_overflowed |= self.ev.numpy(newly & x_bad)
 
     def _record(self, x: Any, f: Any, g: Any, state: dict[str, Any]) -> None:
         self.xs.append(x)

@@ -25,6 +25,11 @@ from matplotlib.ticker import LogLocator
 __all__ = ["save_figure", "plot_function_path", "plot_contour_paths", "plot_loss_curves"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+#: the 2-D box drawn when no ``domain`` is given and the paths stay inside it
+DEFAULT_BOX: tuple[tuple[float, float], tuple[float, float]] = ((-2.0, 2.0), (-1.0, 3.0))
+#: the default 2-D box grows to fit the paths by at most this many box widths on each side (a diverging path
+#: would otherwise shrink the function to a dot); points beyond are clipped and named in the legend
+FIT_WIDTHS = 10.0
 ArrayLike = Any  # numpy array, torch tensor or nested sequence of numbers
 
 
@@ -77,6 +82,38 @@ def _name(fun: Callable[..., Any]) -> str:
     return "f" if name.startswith("<") else name
 
 
+def _widen(lo: float, hi: float, values: np.ndarray, widths: float) -> tuple[float, float]:
+    """``(lo, hi)`` widened to include the finite ``values``, by at most ``widths`` times its width on each side."""
+    v = np.asarray(values, dtype=float).reshape(-1)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return lo, hi
+    width = hi - lo
+    return max(min(lo, float(v.min())), lo - widths * width), min(max(hi, float(v.max())), hi + widths * width)
+
+
+def _fit_box(points: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """:data:`DEFAULT_BOX` if it holds the finite ``points`` (shape (N, 2)), else widened to them (see
+    :data:`FIT_WIDTHS`) with a 5% margin on each side that moved."""
+    box = []
+    for axis, (lo, hi) in enumerate(DEFAULT_BOX):
+        new_lo, new_hi = _widen(lo, hi, points[:, axis], FIT_WIDTHS)
+        pad = 0.05 * (new_hi - new_lo)
+        box.append((new_lo - pad if new_lo < lo else lo, new_hi + pad if new_hi > hi else hi))
+    return tuple(box)
+
+
+def _outside_note(drawn: np.ndarray, box: Sequence[tuple[float, float]]) -> str:
+    """Legend note for a path (finite rows, shape (N, 2)) with points outside ``box``; "" if it stays inside."""
+    (x_lo, x_hi), (y_lo, y_hi) = box
+    inside = (drawn[:, 0] >= x_lo) & (drawn[:, 0] <= x_hi) & (drawn[:, 1] >= y_lo) & (drawn[:, 1] <= y_hi)
+    if inside.all():
+        return ""
+    if not inside[-1]:
+        return f" [ends outside the view at ({drawn[-1, 0]:.3g}, {drawn[-1, 1]:.3g})]"
+    return f" [{int((~inside).sum())} points outside the view]"
+
+
 def _finite_prefix(a: np.ndarray) -> np.ndarray:
     """Rows of ``a`` up to (excluding) the first row containing a non-finite value."""
     ok = np.isfinite(a).reshape(len(a), -1).all(axis=1)
@@ -112,9 +149,7 @@ def plot_function_path(
     xs, fs, steps = xs[ok], fs[ok], steps[ok]
     lo, hi = float(domain[0]), float(domain[1])
     extra = np.concatenate([xs, np.asarray([] if x0 is None else [x0]), np.asarray(minima, float)])
-    width = hi - lo
-    xlo = max(min(lo, *extra) if len(extra) else lo, lo - width)
-    xhi = min(max(hi, *extra) if len(extra) else hi, hi + width)
+    xlo, xhi = _widen(lo, hi, extra, 1.0)
     grid = np.linspace(xlo, xhi, 600)
     curve = _evaluate(fun, grid, 0)
     visible = (xs >= xlo) & (xs <= xhi)
@@ -159,7 +194,7 @@ def plot_contour_paths(
     paths: Mapping[str, ArrayLike],
     out: str | Path,
     *,
-    domain: tuple[tuple[float, float], tuple[float, float]] = ((-2, 2), (-1, 3)),
+    domain: tuple[tuple[float, float], tuple[float, float]] | None = None,
     minima: Sequence[tuple[float, float]] = (),
     start: tuple[float, float] | None = None,
     title: str | None = None,
@@ -167,17 +202,57 @@ def plot_contour_paths(
 ) -> Path:
     """Contour plot of a 2-D ``fun`` over ``domain`` with one optimizer path per mapping entry.
 
+    Without ``domain`` the box is :data:`DEFAULT_BOX`, widened to the finite path points, ``start`` and
+    ``minima`` when they leave it (by at most :data:`FIT_WIDTHS` box widths per side, plus a 5% margin).
     Levels are log-spaced (spanning at most 6 decades below the maximum) when ``log_levels`` and
     ``fun`` is non-negative on the grid, linear otherwise. Each path (shape ``(steps+1, 2)``, start
-    included) is drawn up to its first non-finite row; parts outside the domain are clipped by the
-    axes. ``start`` defaults to the first point of the first path. The legend sits below the axes
-    so it never covers a path. Returns the written path.
+    included) is drawn up to its first non-finite row; parts outside the box are clipped by the
+    axes and the path's legend entry says so. ``start`` defaults to the first point of the first path.
+    The legend sits below the axes so it never covers a path. Returns the written path.
     """
+    drawn = {}
+    for name, path in paths.items():
+        arr = _as_array(path)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(f"paths[{name!r}]: expected shape (steps+1, 2), got {arr.shape}")
+        drawn[name] = (_finite_prefix(arr), len(arr))
+    if start is None:
+        start = next(((float(d[0, 0]), float(d[0, 1])) for d, _ in drawn.values() if len(d)), None)
+    if domain is None:
+        extra = [() if start is None else tuple(start), minima]
+        marks = [d for d, _ in drawn.values()] + [np.reshape(m, (-1, 2)) for m in extra]
+        domain = _fit_box(np.concatenate(marks).astype(float))
+    fig = Figure(figsize=(7.5, 6.4), layout="constrained")
+    ax = fig.add_subplot()
+    _draw_contour(fig, ax, fun, domain, log_levels)
+    for i, (name, (path, n_rows)) in enumerate(drawn.items()):
+        note = f" [diverged after {len(path) - 1} steps]" if len(path) < n_rows else ""
+        color = f"C{i % 10}"
+        width = max(4.2 - 1.6 * i, 1.0)  # earlier paths wider so overlapping ones stay visible
+        style = {"color": color, "lw": width, "ms": max(width + 0.5, 3.0), "mew": 0}
+        ax.plot(path[:, 0], path[:, 1], "-o", label=f"{name}{note}{_outside_note(path, domain)}", **style)
+        if len(path):
+            ax.plot(*path[-1], "X", ms=10, color=color, mec="k", zorder=5)
+    if paths:
+        ax.plot([], [], "X", ms=10, color="0.6", mec="k", label="final point")
+    if start is not None:
+        ax.plot(*start, "o", ms=11, mfc="white", mec="k", mew=2, zorder=6, label="start")
+    for i, (mx, my) in enumerate(minima):
+        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=4, label="minimum" if i == 0 else None)
+    (x_lo, x_hi), (y_lo, y_hi) = domain
+    ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
+    ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+    return save_figure(fig, out)
+
+
+def _draw_contour(
+    fig: Figure, ax: Any, fun: Callable[[Any], Any], domain: Sequence[tuple[float, float]], log_levels: bool
+) -> None:
+    """Filled and line contours of ``fun`` over ``domain`` with a colour bar (log levels when possible)."""
     (x_lo, x_hi), (y_lo, y_hi) = domain
     gx, gy = np.meshgrid(np.linspace(x_lo, x_hi, 240), np.linspace(y_lo, y_hi, 240))
     z = _evaluate(fun, np.stack([gx, gy]), 1)
-    fig = Figure(figsize=(7.5, 6.4), layout="constrained")
-    ax = fig.add_subplot()
     finite = z[np.isfinite(z)]
     if len(finite) and finite.max() > finite.min():
         zmin, zmax = float(finite.min()), float(finite.max())
@@ -192,30 +267,6 @@ def plot_contour_paths(
         ax.contour(gx, gy, zm, levels=levels, norm=norm, cmap="viridis", linewidths=0.6)
         ticks = LogLocator() if norm is not None else None
         fig.colorbar(cf, ax=ax, label=f"{_name(fun)}(x, y){extra}", ticks=ticks)
-    for i, (name, path) in enumerate(paths.items()):
-        arr = _as_array(path)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise ValueError(f"paths[{name!r}]: expected shape (steps+1, 2), got {arr.shape}")
-        drawn = _finite_prefix(arr)
-        if start is None and len(drawn):
-            start = (float(drawn[0, 0]), float(drawn[0, 1]))
-        note = f" [diverged after {len(drawn) - 1} steps]" if len(drawn) < len(arr) else ""
-        color = f"C{i % 10}"
-        width = max(4.2 - 1.6 * i, 1.0)  # earlier paths wider so overlapping ones stay visible
-        style = {"color": color, "lw": width, "ms": max(width + 0.5, 3.0), "mew": 0}
-        ax.plot(drawn[:, 0], drawn[:, 1], "-o", label=f"{name}{note}", **style)
-        if len(drawn):
-            ax.plot(*drawn[-1], "X", ms=10, color=color, mec="k", zorder=5)
-    if paths:
-        ax.plot([], [], "X", ms=10, color="0.6", mec="k", label="final point")
-    if start is not None:
-        ax.plot(*start, "o", ms=11, mfc="white", mec="k", mew=2, zorder=6, label="start")
-    for i, (mx, my) in enumerate(minima):
-        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=4, label="minimum" if i == 0 else None)
-    ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
-    ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
-    return save_figure(fig, out)
 
 
 def plot_loss_curves(

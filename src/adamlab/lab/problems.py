@@ -19,6 +19,7 @@ paper's §6.1 logistic regression on scikit-learn's digits, see :mod:`adamlab.la
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,20 @@ from adamlab.lab.minimize_batched import minimize_batched
 from adamlab.rules import Averaged, Rule
 
 __all__ = ["FunctionProblem", "PROBLEM_NAMES", "Problem", "Runs", "get_problem", "learning_problems"]
+
+DTYPES: tuple[str, ...] = ("float32", "float64")
+
+
+def check_non_negative(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number >= 0 (not a bool)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value >= 0):  # type: ignore[arg-type]
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+
+
+def check_dtype(dtype: object) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
 
 
 @dataclasses.dataclass
@@ -88,8 +103,7 @@ class Problem:
 
     def with_noise(self, grad_noise: float) -> Problem:
         """The same problem with Gaussian noise of standard deviation ``grad_noise`` added to every gradient."""
-        if not (np.isfinite(grad_noise) and grad_noise >= 0):
-            raise ValueError(f"grad_noise must be a finite number >= 0; got {grad_noise!r}")
+        check_non_negative("grad_noise", grad_noise)
         return dataclasses.replace(self, grad_noise=float(grad_noise))  # type: ignore[type-var]
 
     def describe(self) -> str:
@@ -113,6 +127,10 @@ class FunctionProblem(Problem):
     kind = "function"
     unit = "step"
     default_steps = 500
+
+    def __post_init__(self) -> None:
+        check_non_negative("grad_noise", self.grad_noise)
+        check_dtype(self.dtype)
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -138,7 +156,7 @@ class FunctionProblem(Problem):
     def run(self, rule: Rule | Averaged, lr: np.ndarray, seeds: np.ndarray, steps: int) -> Runs:
         f = self.function
         lr = np.asarray(lr, dtype=float).reshape(-1)
-        grad = None if self.grad_noise == 0 else _NoisyGradient(f, self.grad_noise, seeds, self.dtype)
+        grad = None if self.grad_noise == 0 else NoisyGradient(f, self.grad_noise, seeds, self.dtype)
         res = minimize_batched(f, np.asarray(f.start), rule, steps, lr=lr, grad=grad, dtype=self.dtype)
         losses, paths = res.history.losses(), res.history.paths()
         if len(losses) < steps + 1:  # every member diverged early: pad with NaN
@@ -155,7 +173,7 @@ class FunctionProblem(Problem):
         return float(torch.sqrt(torch.mean(g * g)))
 
 
-class _NoisyGradient:
+class NoisyGradient:
     """∇f by autograd plus σ·N(0, 1) noise, one generator per member (so a member's noise does not depend on K)."""
 
     def __init__(self, f: TestFunction, sigma: float, seeds: np.ndarray, dtype: str) -> None:
@@ -190,10 +208,22 @@ def get_problem(name: str | Problem, **options: Any) -> Problem:
     Unknown names raise ``ValueError`` listing the valid ones.
     """
     if isinstance(name, Problem):
+        _check_options(type(name), options)
         return dataclasses.replace(name, **options) if options else name  # type: ignore[type-var]
     key = str(name).lower()
     if key in FUNCTIONS:
+        _check_options(FunctionProblem, options)
         return FunctionProblem(get_function(key), **options)
     if key == "digits":
-        return learning_problems()[key](**options)
+        cls = learning_problems()[key]
+        _check_options(cls, options)
+        return cls(**options)
     raise ValueError(f"unknown problem {name!r}; choose one of: {', '.join(PROBLEM_NAMES)}")
+
+
+def _check_options(cls: type[Problem], options: dict[str, Any]) -> None:
+    """Unknown options raise ``ValueError`` listing the ones ``cls`` accepts."""
+    accepted = [f.name for f in dataclasses.fields(cls) if f.init and f.name != "function"]  # type: ignore[arg-type]
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r} for {cls.__name__}; accepted: {', '.join(accepted)}")

@@ -24,14 +24,16 @@ system on free).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import gc
 import os
 import platform
+import re
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,11 @@ import torch
 from adamlab.lab.model_shapes import layout_shapes, total_params
 
 DEFAULT_LAYOUTS = ("1x50M", "100x500k", "10000x1k", "resnet50", "gpt2-small")
+#: the largest layout: each case holds ~20 float32 arrays of its size (parameters, gradients and state of
+#: torch's and adamlab's optimizers, and the ceiling's arrays), so 250M parameters need ~20 GB
+MAX_PARAMS = 250_000_000
+MAX_TENSORS = 1_000_000
+MAX_REPEAT = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,9 +358,21 @@ def run_benchmark(
         if name not in RULES:
             raise ValueError(f"rule must be one of {', '.join(RULES)}; got {name!r}")
     for name in layouts:
-        layout_shapes(name)  # validate before anything runs
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1; got {repeat}")
+        check_layout(name)  # validate before anything runs
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise ValueError(f"repeat must be an integer from 1 to {MAX_REPEAT:,}; got {repeat!r}")
+    with _out_of_memory_as_memory_error():
+        return _run_benchmark(layouts, rules, repeat, flush, memory, on_pair)
+
+
+def _run_benchmark(
+    layouts: list[str],
+    rules: list[str],
+    repeat: int,
+    flush: bool,
+    memory: bool,
+    on_pair: Callable[[str, dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     meta = _machine()
     flusher = CacheFlush(flush)
     results = []
@@ -375,6 +394,29 @@ def run_benchmark(
             del ceiling
     meta["load average at end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {"meta": meta, "results": results}
+
+
+def check_layout(name: str) -> int:
+    """Validate a layout name and its size (at most :data:`MAX_TENSORS` tensors and :data:`MAX_PARAMS`
+    parameters) without building a huge list of shapes; returns its number of parameters."""
+    count = re.fullmatch(r"\s*(\d+)x.*", name)
+    if count is not None and int(count.group(1)) > MAX_TENSORS:
+        raise ValueError(f"layout {name!r} has more than {MAX_TENSORS:,} tensors (the most the benchmark takes)")
+    n = total_params(layout_shapes(name))
+    if n > MAX_PARAMS:
+        raise ValueError(f"layout {name!r} has {n:,} parameters; the benchmark takes at most {MAX_PARAMS:,}")
+    return n
+
+
+@contextlib.contextmanager
+def _out_of_memory_as_memory_error() -> Iterator[None]:
+    """torch reports a failed CPU allocation as a RuntimeError: make it a MemoryError with a short message."""
+    try:
+        yield
+    except RuntimeError as error:
+        if "can't allocate memory" not in str(error) and "DefaultCPUAllocator" not in str(error):
+            raise
+        raise MemoryError("the benchmark's arrays do not fit in this machine's memory: use smaller --layouts") from None
 
 
 def _machine() -> dict[str, Any]:

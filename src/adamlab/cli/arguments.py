@@ -1,0 +1,34 @@
+"""argparse ``type=`` helpers whose errors name the option and the accepted range (one line, exit code 2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def number(option: str) -> Callable[[str], float]:
+    """A float (any float, inf and nan included: the consumer checks the range)."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a number; got {text!r}") from None
+
+    return parse
+
+
+def integer(option: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer from ``low`` to ``high`` (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            accepted = f">= {low:,}" if high is None else f"between {low:,} and {high:,}"
+            raise argparse.ArgumentTypeError(f"{option} must be {accepted}; got {value}")
+        return value
+
+    return parse
