@@ -75,7 +75,7 @@ def test_cli_table_as_a_subprocess():
     [
         ("1000000x1000000", "layout '1000000x1000000' has 1,000,000,000,000 parameters; the benchmark takes at most"),
         ("99999999999999x1", "layout '99999999999999x1' has more than 1,000,000 tensors"),
-        ("1x251M", "the benchmark takes at most 250,000,000"),
+        ("1x301M", "the benchmark takes at most 300,000,000"),
     ],
 )
 def test_cli_layout_too_large_is_one_line(layouts, message, capsys):

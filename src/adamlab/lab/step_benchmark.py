@@ -43,8 +43,9 @@ from adamlab.lab.model_shapes import layout_shapes, total_params
 
 DEFAULT_LAYOUTS = ("1x50M", "100x500k", "10000x1k", "resnet50", "gpt2-small")
 #: the largest layout: each case holds ~20 float32 arrays of its size (parameters, gradients and state of
-#: torch's and adamlab's optimizers, and the ceiling's arrays), so 250M parameters need ~20 GB
-MAX_PARAMS = 250_000_000
+#: torch's and adamlab's optimizers, and the ceiling's arrays), so 300M parameters need ~24 GB; 1x256M
+#: is the GPU target layout of issue 4
+MAX_PARAMS = 300_000_000
 MAX_TENSORS = 1_000_000
 MAX_REPEAT = 1000
 
