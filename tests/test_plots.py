@@ -172,3 +172,17 @@ def test_animation_names_a_path_that_leaves_the_box(tmp_path: Path) -> None:
     data = json.loads(out.read_text().split('type="application/json">')[1].split("</script>")[0])
     assert "outside the view" in data["series"][0]["label"] and data["series"][1]["label"] == "near"
     _check_file(animation.write_gif(f, {"far": far}, tmp_path / "p.gif", frames=3), "gif")
+
+
+def test_loss_curves_are_drawn_at_their_recorded_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learning problem records the loss every epoch and at the last step: with x, the point after 20 steps
+    of 14 per epoch is drawn at epoch 20/14, not at index 2."""
+    figs: list = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: figs.append(fig) or Path(out))
+    x = np.array([0, 14, 20]) / 14
+    plots.plot_loss_curves({"one": [3.0, 2.0, 1.5], "seeds": [[3.0, 2.0, 1.5], [3.0, 2.5, np.nan]]}, "l.png", x=x)
+    lines = figs[0].axes[0].get_lines()
+    np.testing.assert_allclose(lines[0].get_xdata(), x)
+    np.testing.assert_allclose(lines[1].get_xdata(), x)  # the mean over the seeds still finite
+    with pytest.raises(ValueError, match="x has 2 positions"):
+        plots.plot_loss_curves({"one": [3.0, 2.0, 1.5]}, "l.png", x=[0, 1])

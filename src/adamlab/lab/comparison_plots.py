@@ -101,7 +101,9 @@ def plot_comparison_losses(cmp: Comparison, out: str | Path) -> Path:
     title = f"{cmp.problem.title}: {what} vs {unit}\n{_tuned(cmp)}{seeds}"
     if cmp.problem.kind == "function":
         title += f" ({NOT_A_BENCHMARK})"
-    return plots.plot_loss_curves(curves, out, title=title, xlabel=unit, ylabel=f"training {what}")
+    points = next(iter(cmp.optimizers.values())).points  # the recorded step of each point (same for all)
+    x = points / cmp.problem.steps_per_epoch if unit == "epoch" else points
+    return plots.plot_loss_curves(curves, out, title=title, xlabel=unit, ylabel=f"training {what}", x=x)
 
 
 def _log_limits(values: np.ndarray) -> tuple[float, float]:

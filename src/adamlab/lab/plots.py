@@ -277,8 +277,10 @@ def plot_loss_curves(
     title: str = "Loss vs step",
     xlabel: str = "step",
     ylabel: str = "loss",
+    x: ArrayLike | None = None,
 ) -> Path:
-    """Plot loss against step for each named run; index ``i`` of a curve is drawn at step ``i``.
+    """Plot loss against step for each named run; index ``i`` of a curve is drawn at ``x[i]`` (default: i),
+    e.g. the epoch of each recorded point.
 
     A 1-D value is one run, drawn up to its first non-finite value. A 2-D value is seeds x steps:
     each seed is cut at its first non-finite value, and the mean over the seeds still finite at a
@@ -292,9 +294,12 @@ def plot_loss_curves(
     plotted: list[np.ndarray] = []
     for i, (name, values) in enumerate(curves.items()):
         arr, color = _as_array(values), f"C{i % 10}"
+        at = np.arange(arr.shape[-1]) if x is None else np.asarray(x, dtype=float)
+        if at.shape != (arr.shape[-1],):
+            raise ValueError(f"x has {at.size} positions; curves[{name!r}] has {arr.shape[-1]} points")
         if arr.ndim == 1:
             y = _finite_prefix(arr)
-            ax.plot(np.arange(len(y)), y, color=color, lw=1.5, label=name)
+            ax.plot(at[: len(y)], y, color=color, lw=1.5, label=name)
             plotted.append(y)
             continue
         if arr.ndim != 2:
@@ -302,7 +307,7 @@ def plot_loss_curves(
         alive = np.cumprod(np.isfinite(arr), axis=1).astype(bool)  # each seed up to divergence
         n = int(alive.any(axis=0).sum())
         runs = np.where(alive, arr, np.nan)[:, :n]
-        steps = np.arange(n)
+        steps = at[:n]
         mean, low, high = (f(runs, axis=0) for f in (np.nanmean, np.nanmin, np.nanmax))
         diverged = int((~alive.all(axis=1)).sum())
         note = f", {diverged} diverged" if diverged else ""
