@@ -201,12 +201,12 @@ def _subsample(n: int) -> np.ndarray:
 
 
 def _comparison_parts(cmp: Any) -> tuple[TestFunction, dict[str, np.ndarray], str]:
-    from adamlab.lab.comparison_plots import legend_labels
     from adamlab.lab.problems import FunctionProblem
+    from adamlab.lab.results import unique_labels
 
     if not isinstance(cmp.problem, FunctionProblem):
         raise ValueError(f"animations exist for test functions only; {cmp.problem.name} is a learning problem")
-    labels = legend_labels(cmp)
+    labels = unique_labels(cmp.optimizers)
     paths = {labels[k]: r.path for k, r in cmp.optimizers.items() if r.path is not None}
     tuned = "lr tuned per optimizer" if cmp.tune == "grid" else "lr as given"
     return cmp.problem.function, paths, f"{cmp.problem.function.title} ({tuned}; not a benchmark)"
@@ -220,10 +220,10 @@ def write_comparison_gif(cmp: Any, out: str | Path, **kwargs: Any) -> Path:
 
 def write_comparison_html(cmp: Any, out: str | Path) -> Path:
     """:func:`write_html` of a comparison, with the loss at each step, the protocol and the disclaimer."""
-    from adamlab.lab.comparison_plots import legend_labels
+    from adamlab.lab.results import unique_labels
 
     function, paths, title = _comparison_parts(cmp)
-    labels = legend_labels(cmp)
+    labels = unique_labels(cmp.optimizers)
     losses = {labels[k]: r.losses[0] for k, r in cmp.optimizers.items() if r.path is not None}
     notes = [f"f(x, y) = {function.formula}." if function.dim == 2 else f"f(x) = {function.formula}.",
              "Protocol: " + cmp.protocol(), cmp.disclaimer]  # fmt: skip

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from adamlab.lab.problems import Problem, Runs, get_problem
-from adamlab.lab.results import Comparison, OptimizerResult
+from adamlab.lab.results import Comparison, OptimizerResult, unique_labels
 from adamlab.rules import Averaged, Rule, make_rule
 
 __all__ = ["DEEPOBS_GRID", "OBJECTIVES", "TUNING", "compare", "display_name", "tuning_objective"]
@@ -133,7 +133,8 @@ def compare(
     results: dict[str, OptimizerResult] = {}
     for key, rule in rules.items():
         results[key] = _one_optimizer(problem, key, rule, steps, lrs, objective, (n_tune, n_seeds), notes, on_progress)
-    _unique_labels(results)
+    for key, label in unique_labels(results).items():  # results.json and the pictures name each one apart
+        results[key].label = label
     value, rule_text = _target(problem, results, target)
     for r in results.values():
         r.target = value
@@ -204,14 +205,6 @@ def _one_optimizer(
         grid_objective=scores,
         path=None if runs.paths is None else runs.paths[..., 0],
     )
-
-
-def _unique_labels(results: dict[str, OptimizerResult]) -> None:
-    """Add the key to labels that two optimizers share (pictures are keyed by label): ``Adam (lr=0.01) [amsgrad]``."""
-    labels = [r.label for r in results.values()]
-    for key, r in results.items():
-        if labels.count(r.label) > 1:
-            r.label = f"{r.label} [{key}]"
 
 
 def _best(primary: np.ndarray, secondary: np.ndarray, lasted: np.ndarray) -> int:

@@ -17,9 +17,9 @@ from matplotlib.transforms import blended_transform_factory
 
 from adamlab.lab import plots
 from adamlab.lab.problems import FunctionProblem
-from adamlab.lab.results import Comparison
+from adamlab.lab.results import Comparison, unique_labels
 
-__all__ = ["legend_labels", "plot_comparison_losses", "plot_comparison_paths", "plot_sensitivity", "write_comparison"]
+__all__ = ["plot_comparison_losses", "plot_comparison_paths", "plot_sensitivity", "write_comparison"]
 
 NOT_A_BENCHMARK = "an illustration on one test function, not a benchmark"
 #: sensitivity scores beyond this magnitude are drawn as diverged: matplotlib cannot place log ticks near 1e308
@@ -30,12 +30,6 @@ def _tuned(cmp: Comparison) -> str:
     if cmp.tune != "grid":
         return "learning rates as given"
     return "lr tuned per optimizer by " + ("mean loss" if cmp.objective == "mean" else "final loss")
-
-
-def legend_labels(cmp: Comparison) -> dict[str, str]:
-    """{optimizer key: legend label}, unique: a label shared by several results gets its key appended."""
-    labels = [r.label for r in cmp.optimizers.values()]
-    return {key: r.label if labels.count(r.label) == 1 else f"{r.label} [{key}]" for key, r in cmp.optimizers.items()}
 
 
 def _offset(cmp: Comparison) -> tuple[float, str]:
@@ -50,7 +44,7 @@ def plot_comparison_paths(cmp: Comparison, out: str | Path) -> Path:
     if not isinstance(problem, FunctionProblem):
         raise ValueError(f"paths exist for test functions only; {problem.name} is a learning problem")
     f = problem.function
-    labels = legend_labels(cmp)
+    labels = unique_labels(cmp.optimizers)
     paths = {labels[k]: r.path for k, r in cmp.optimizers.items() if r.path is not None}
     title = f"{f.title}: {cmp.steps} steps, {_tuned(cmp)}\n({NOT_A_BENCHMARK})"
     if f.dim == 2:
@@ -92,7 +86,7 @@ def _plot_paths_1d(f: Any, paths: dict[str, np.ndarray], out: str | Path, title:
 def plot_comparison_losses(cmp: Comparison, out: str | Path) -> Path:
     """Loss against step (or epoch), log scale; mean and min–max band over the seeds."""
     offset, what = _offset(cmp)
-    curves, labels = {}, legend_labels(cmp)
+    curves, labels = {}, unique_labels(cmp.optimizers)
     for key, r in cmp.optimizers.items():
         losses = r.losses - offset
         curves[labels[key]] = losses[0] if len(losses) == 1 else losses

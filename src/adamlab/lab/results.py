@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from adamlab.lab.problems import Problem
 from adamlab.rules import Averaged, Rule
 
-__all__ = ["Comparison", "OptimizerResult", "DISCLAIMER_FUNCTION", "DISCLAIMER_LEARNING"]
+__all__ = ["Comparison", "OptimizerResult", "DISCLAIMER_FUNCTION", "DISCLAIMER_LEARNING", "unique_labels"]
 
 DISCLAIMER_FUNCTION = (
     "Not a benchmark: this is one small test function from one start point, with only the learning rate tuned "
@@ -223,6 +224,13 @@ class Comparison:
             lines.append(f"{name:<12} {r.lr:>10.3g} {r.final_loss:>14.6g} {std:>10} {reached:>16}  {div}")
         lines += ["", self.disclaimer]
         return "\n".join(lines)
+
+
+def unique_labels(optimizers: Mapping[str, OptimizerResult]) -> dict[str, str]:
+    """{optimizer key: label}, unique: a label that several results share gets its key appended
+    (``Adam (lr=0.01) [amsgrad]``), so that nothing keyed by label loses a series."""
+    labels = [r.label for r in optimizers.values()]
+    return {key: r.label if labels.count(r.label) == 1 else f"{r.label} [{key}]" for key, r in optimizers.items()}
 
 
 def _plain(value: Any) -> Any:
