@@ -217,9 +217,7 @@ def test_generic_dispatch_and_export_before_any_step():
         assert isinstance(again, tuple) and int(again[1].count) == 0
     with pytest.raises(ValueError, match="has not taken a step: pass params"):
         adamlab.numpy.export_state(adamlab.numpy.Adam())
-    with pytest.raises(
-        ValueError, match="expected an adamlab.torch, adamlab.numpy or adamlab.keras optimizer .* got torch"
-    ):
+    with pytest.raises(ValueError, match=r"expected an optimizer of an adamlab face .*adamlab\.torch.* got torch"):
         adamlab.checkpoint.export_state(torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))]))
 
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import adamlab.torch
-from adamlab.kernels import fast_step
+from adamlab.torch import fast_path as fast_step
 
 pytestmark = pytest.mark.skipif(fast_step.load_kernels() is None, reason="numba is not installed")
 

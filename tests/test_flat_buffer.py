@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from adamlab import rules
-from adamlab.kernels import flat_buffer
-from adamlab.kernels.flat_buffer import FlatBuffer, movable
 from adamlab.kernels.kernel_plans import plan_for
+from adamlab.torch import flat_buffer
+from adamlab.torch.flat_buffer import FlatBuffer, movable
 
 
 def params(*shapes, dtype=torch.float32):

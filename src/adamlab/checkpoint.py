@@ -13,15 +13,17 @@ Parameters are listed in the face's order (torch: param groups in order; NumPy: 
 optax: ``jax.tree.leaves``; Keras: the variables the optimizer was built for). When both sides know the
 leaf names (NumPy ↔ optax), they are matched by name, so a dict's key order does not matter. Each face has
 ``export_state``/``import_state`` (:mod:`adamlab.torch`, :mod:`adamlab.numpy`, :mod:`adamlab.optax`,
-:mod:`adamlab.keras`); :func:`export_state` and
-:func:`import_state` here dispatch to them. Loading checks everything and names what is wrong: another
+:mod:`adamlab.keras`) and registers them here with :func:`register_face` when it is imported;
+:func:`export_state` and :func:`import_state` dispatch to the registered face that claims the object. This
+module never imports a face. Loading checks everything and names what is wrong: another
 optimizer's state, missing or unexpected entries, wrong shapes, a different parameter count, and (with
 ``strict=True``, the default) hyperparameters other than ``lr`` that differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,29 @@ FORMAT = "adamlab.optimizer_state"
 VERSION = 1
 
 
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """A face's checkpoint pair, registered by the face itself (see :func:`register_face`)."""
+
+    name: str
+    claims: Callable[[Any], bool]  # True for the face's optimizers (or, for optax, its states)
+    export_state: Callable[..., dict[str, Any]]
+    import_state: Callable[..., Any]
+
+
+_FACES: dict[str, Face] = {}
+
+
+def register_face(
+    name: str,
+    claims: Callable[[Any], bool],
+    export: Callable[..., dict[str, Any]],
+    load: Callable[..., Any],
+) -> None:
+    """Register a face's ``export_state``/``import_state``; ``claims(obj)`` tells whether ``obj`` is its own."""
+    _FACES[name] = Face(name, claims, export, load)
+
+
 def make_checkpoint(
     rule: Rule | Averaged,
     step: int,
@@ -40,7 +65,7 @@ def make_checkpoint(
     names: Sequence[str | None] | None = None,
 ) -> dict[str, Any]:
     """Build a checkpoint from one state dict per parameter (arrays of any face are copied to NumPy)."""
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     names = list(names) if names is not None else [None] * len(states)
     return {
         "format": FORMAT,
@@ -75,7 +100,7 @@ def read_checkpoint(
     for key in ("rule", "hyperparameters", "step", "params"):
         if key not in checkpoint:
             raise ValueError(f"checkpoint is missing {key!r}")
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     if checkpoint["rule"] != inner.name:
         raise ValueError(f"checkpoint holds the state of {checkpoint['rule']!r}; this optimizer runs {inner.name!r}")
     if strict:
@@ -104,22 +129,30 @@ def import_state(target: Any, checkpoint: dict[str, Any], *, strict: bool = True
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _face_of(obj: Any) -> Any:
-    module = type(obj).__module__
-    if module.startswith("adamlab.adapters.torch") or module == "adamlab.torch":
-        import adamlab.torch as face
-    elif module.startswith("adamlab.adapters.numpy") or module == "adamlab.numpy":
-        import adamlab.numpy as face
-    elif module.startswith("adamlab.adapters.keras") or module == "adamlab.keras":
-        import adamlab.keras as face
-    elif module.startswith("adamlab.adapters.optax") or isinstance(obj, (tuple, list, dict)):
-        import adamlab.optax as face  # an optax state: a RuleState, or a chain's tuple holding one
-    else:
-        raise ValueError(
-            "expected an adamlab.torch, adamlab.numpy or adamlab.keras optimizer or an adamlab.optax state; "
-            f"got {type(obj).__module__}.{type(obj).__name__}"
-        )
-    return face
+def _face_of(obj: Any) -> Face:
+    for face in _FACES.values():
+        if face.claims(obj):
+            return face
+    known = ", ".join(f"adamlab.{name}" for name in _FACES) or "none imported yet"
+    raise ValueError(
+        "expected an optimizer of an adamlab face (or an adamlab.optax state) whose face is imported "
+        f"({known}); got {type(obj).__module__}.{type(obj).__name__}"
+    )
+
+
+def one_rule(optimizer: Any) -> Rule | Averaged:
+    """The rule of a multi-group optimizer's first param group; the others may differ from it only in lr."""
+    rules = [optimizer.rule_for(group) for group in optimizer.param_groups]
+    first = rules[0].base.hyperparameters()
+    for i, rule in enumerate(rules[1:], start=1):
+        other = rule.base.hyperparameters()
+        differ = [k for k in first if k != "lr" and first[k] != other[k]]
+        if differ or type(rule) is not type(rules[0]):
+            raise ValueError(
+                f"param group {i} differs from group 0 in {', '.join(differ) or 'averaging'}: a face-neutral "
+                "checkpoint holds one set of hyperparameters (groups may differ only in lr)"
+            )
+    return rules[0]
 
 
 def _to_numpy(value: Any) -> np.ndarray:

@@ -57,7 +57,7 @@ OptimizerSpec = Sequence[str | Rule | Averaged] | Mapping[str, str | Rule | Aver
 
 def display_name(key: str, rule: Rule | Averaged) -> str:
     """The name shown in legends: ``"SGD-Nesterov"`` for ``"nesterov"``, the class name for other rules."""
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     return _DISPLAY.get(key.lower(), _DISPLAY.get(inner.name, type(inner).__name__))
 
 
@@ -189,7 +189,7 @@ def _one_optimizer(
         runs = problem.run(rule, np.full(n_seeds, lr), np.arange(n_seeds), steps)
     if on_progress:
         on_progress(f"{key}: re-run")
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     final_rule = dataclasses.replace(inner, lr=lr)
     if isinstance(rule, Averaged):
         final_rule = dataclasses.replace(rule, rule=final_rule)
@@ -298,7 +298,7 @@ def _grid(grid: Sequence[float] | np.ndarray | None) -> np.ndarray:
 
 
 def _rule_lr(key: str, rule: Rule | Averaged) -> float:
-    lr = np.asarray((rule.rule if isinstance(rule, Averaged) else rule).lr)
+    lr = np.asarray(rule.base.lr)
     if lr.ndim != 0:
         raise ValueError(f"{key}: with tune='none' each rule needs one learning rate, not an array")
     return float(lr)

@@ -100,7 +100,7 @@ class AdamDiagnostics:
 def adam_diagnostics(result: MinimizeResult) -> AdamDiagnostics:
     """m̂, v̂, the effective step and the bounds for every step of a ``minimize`` run with an Adam rule."""
     rule: Rule | Averaged = result.optimizer
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     if not isinstance(inner, Adam):
         raise ValueError(f"inside-Adam diagnostics need an Adam rule; this run used {type(inner).__name__}")
     h = result.history

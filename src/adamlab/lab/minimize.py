@@ -106,7 +106,7 @@ class MinimizeResult:
 
 
 def _label(rule: Rule | Averaged) -> str:
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     return f"{type(inner).__name__} (lr={getattr(inner, 'lr', float('nan')):g})"
 
 

@@ -183,7 +183,7 @@ def minimize_batched(
         raise ValueError(f"x0 must be a number, shape (n,) or shape (n, K); got shape {start.shape}")
     if not np.all(np.isfinite(start)):
         raise ValueError("x0 must be finite")
-    inner = rule.rule if isinstance(rule, Averaged) else rule
+    inner = rule.base
     rates = np.asarray(inner.lr if lr is None else lr, dtype=float)
     if rates.ndim > 1:
         raise ValueError(f"lr must be a number or a 1-D array of K learning rates; got shape {rates.shape}")

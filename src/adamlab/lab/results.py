@@ -101,7 +101,7 @@ class OptimizerResult:
         return int(self.points[hit[0]]) if len(hit) else None
 
     def hyperparameters(self) -> dict[str, Any]:
-        rule = self.rule.rule if isinstance(self.rule, Averaged) else self.rule
+        rule = self.rule.base
         return {k: _plain(v) for k, v in rule.hyperparameters().items()}
 
     def to_dict(self, curves: bool = True) -> dict[str, Any]:

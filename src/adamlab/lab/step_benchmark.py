@@ -421,7 +421,7 @@ def _out_of_memory_as_memory_error() -> Iterator[None]:
 
 
 def _machine() -> dict[str, Any]:
-    from adamlab.kernels.fast_step import load_kernels
+    from adamlab.torch.fast_path import load_kernels
 
     kernels = load_kernels()
     numba_info = None

@@ -33,6 +33,11 @@ class Averaged:
         return self.rule.name
 
     @property
+    def base(self) -> Rule:
+        """The wrapped rule (whose hyperparameters and math the average leaves unchanged)."""
+        return self.rule
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         return (*self.rule.state_names, "param_avg")
 

@@ -61,6 +61,11 @@ class Rule:
         """Names of the hyperparameter fields, in constructor order (``preset`` excluded)."""
         return tuple(f.name for f in dataclasses.fields(cls) if f.name != "preset")
 
+    @property
+    def base(self) -> Rule:
+        """The rule itself (a wrapper such as :class:`~adamlab.rules.averaging.Averaged` returns the rule it wraps)."""
+        return self
+
     def hyperparameters(self) -> dict[str, Any]:
         """The resolved hyperparameters as a plain dict (``preset`` excluded)."""
         return {name: getattr(self, name) for name in self.hyperparameter_names()}

@@ -43,9 +43,8 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     raise ImportError("adamlab.keras needs Keras 3, which is not installed: pip install 'adamlab[keras]'") from error
 
 from adamlab import rules  # noqa: E402
-from adamlab.adapters.face_checkpoints import keras_export_state as export_state  # noqa: E402
-from adamlab.adapters.face_checkpoints import keras_import_state as import_state  # noqa: E402
-from adamlab.adapters.keras_optimizer import RuleOptimizer, make_keras_optimizer  # noqa: E402
+from adamlab.keras.checkpoint import export_state, import_state  # noqa: E402
+from adamlab.keras.optimizer import RuleOptimizer, make_keras_optimizer  # noqa: E402
 
 Adam = make_keras_optimizer(rules.Adam, "Adam")
 AdamW = make_keras_optimizer(rules.AdamW, "AdamW")

@@ -140,7 +140,7 @@ class NumpyOptimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """A picklable copy of the step count and state (arrays copied)."""
-        rule = self.rule.rule if isinstance(self.rule, Averaged) else self.rule
+        rule = self.rule.base
         return {
             "rule": rule.name,
             "hyperparameters": rule.hyperparameters(),
@@ -150,7 +150,7 @@ class NumpyOptimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; a state of another optimizer or with wrong keys raises ``ValueError``."""
-        rule = self.rule.rule if isinstance(self.rule, Averaged) else self.rule
+        rule = self.rule.base
         for key in ("rule", "step", "state"):
             if key not in state_dict:
                 raise ValueError(f"state_dict is missing {key!r}")

@@ -7,10 +7,9 @@ faces (:mod:`adamlab.checkpoint`).
 from __future__ import annotations
 
 from adamlab import rules
-from adamlab.adapters.face_checkpoints import numpy_export_state as export_state
-from adamlab.adapters.face_checkpoints import numpy_import_state as import_state
-from adamlab.adapters.numpy_optimizer import NumpyOptimizer, make_numpy_optimizer
 from adamlab.errors import NonFiniteError
+from adamlab.numpy.checkpoint import export_state, import_state
+from adamlab.numpy.optimizer import NumpyOptimizer, make_numpy_optimizer
 
 Adam = make_numpy_optimizer(rules.Adam)
 AdamW = make_numpy_optimizer(rules.AdamW)

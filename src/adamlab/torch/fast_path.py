@@ -1,7 +1,7 @@
 """The PyTorch face's fast path: every eligible parameter in a flat buffer, one kernel call per param group.
 
 Eligible: a dense, contiguous float32/float64 CPU parameter whose state dtype is its own dtype and whose
-memory no other object shares (see :func:`~adamlab.kernels.flat_buffer.movable`). Everything else
+memory no other object shares (see :func:`~adamlab.torch.flat_buffer.movable`). Everything else
 (other devices, low-precision or complex parameters, sparse gradients, ``state_dtype`` overrides) stays on
 the plain path, parameter by parameter, with unchanged behaviour.
 
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adamlab.kernels.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
 from adamlab.kernels.kernel_plans import KernelPlan, plan_for
+from adamlab.torch.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
 
 _FAST_DTYPES = (torch.float32, torch.float64)
 #: below this many elements a segment runs on one thread (waking the pool costs more than it saves)
@@ -73,7 +73,7 @@ class Work:
 
 
 class FastPath:
-    """Flat buffers and kernels behind one :class:`~adamlab.adapters.torch_optimizer.RuleOptimizer`."""
+    """Flat buffers and kernels behind one :class:`~adamlab.torch.optimizer.RuleOptimizer`."""
 
     def __init__(self, optimizer: Any) -> None:
         self.opt = optimizer

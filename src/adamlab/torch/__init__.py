@@ -11,14 +11,17 @@ numba kernel call per param group, checked against the rules; ``fast=False`` tur
 docs/fast-path.md).
 ``export_state(opt)``/``import_state(opt, checkpoint)`` move the state to and from the other faces
 (:mod:`adamlab.checkpoint`).
+
+The package holds the whole face: :mod:`~adamlab.torch.optimizer` (the ``torch.optim.Optimizer`` subclass),
+:mod:`~adamlab.torch.fast_path` and :mod:`~adamlab.torch.flat_buffer` (the CPU fast path) and
+:mod:`~adamlab.torch.checkpoint` (its checkpoint pair).
 """
 
 from __future__ import annotations
 
 from adamlab import rules
-from adamlab.adapters.face_checkpoints import torch_export_state as export_state
-from adamlab.adapters.face_checkpoints import torch_import_state as import_state
-from adamlab.adapters.torch_optimizer import NonFiniteError, RuleOptimizer, make_torch_optimizer
+from adamlab.torch.checkpoint import export_state, import_state
+from adamlab.torch.optimizer import NonFiniteError, RuleOptimizer, make_torch_optimizer
 
 
 def _doc(rule: type[rules.Rule]) -> str:

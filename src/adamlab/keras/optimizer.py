@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from adamlab.adapters.keywords import KERAS_NAMES, translate
+from adamlab.keywords import KERAS_NAMES, translate
 from adamlab.rules import Rule
 
 _KERAS_BASE_OPTIONS = (

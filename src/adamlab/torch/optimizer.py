@@ -5,7 +5,7 @@ Everything torch users rely on keeps working: param groups with their own hyperp
 The math is not written here: each step calls the group's rule on the parameter, its gradient and its
 state. State keys are torch.optim's (``exp_avg``, ``exp_avg_sq``, ...), so state dicts interchange with it.
 
-By default dense float32/float64 CPU parameters take the fast path (:mod:`adamlab.kernels.fast_step`): they
+By default dense float32/float64 CPU parameters take the fast path (:mod:`adamlab.torch.fast_path`): they
 are moved into one flat buffer per (device, dtype) and each group is stepped by one kernel call that the
 tests check against the same rule; ``fast=False`` keeps every parameter on the plain path below.
 """
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from adamlab.errors import NonFiniteError
-from adamlab.kernels.fast_step import FastPath
 from adamlab.rules import Averaged, Rule
 from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
+from adamlab.torch.fast_path import FastPath
 
 _FLOAT_STATE = (torch.float32, torch.float64)
 #: the face's own options, kept by pickling and copy.deepcopy (with their defaults for older pickles)
@@ -47,7 +47,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             dtype for float32/float64 and float32 for float16/bfloat16 parameters. The state follows when the
             parameter's dtype changes (``model.double()`` mid-training); torch.optim keeps the old state dtype.
         fast: move dense float32/float64 CPU parameters into a flat buffer and step each param group with
-            one kernel call (default True; see :mod:`adamlab.kernels.fast_step`). Each parameter keeps a
+            one kernel call (default True; see :mod:`adamlab.torch.fast_path`). Each parameter keeps a
             storage of its own over its slot, so ``torch.save`` of a parameter or a sub-module writes only it.
             ``False``: the plain per-parameter path.
         foreach, fused: accepted for drop-in compatibility with torch.optim and ignored.
