@@ -302,7 +302,9 @@ def test_invalid_arguments_are_named(kwargs, error, message):
 
 
 def test_overflowing_x_is_reported_as_such():
-    """tanh stays finite (f = -1, g = 0) where x overflowed to -inf: the message must say x, not the gradient."""
-    res = adamlab.minimize(torch.tanh, x0=0.0, optimizer=adamlab.Adam(lr=1e308), steps=5)
-    assert res.status == "nonfinite" and res.nit == 0 and res.x == 0.0
-    assert res.message.startswith("stopped: x is not finite (the step overflowed) after step 1;")
+    """tanh stays finite (f = -1, g = 0) where x overflowed to -inf: the message must say x, not the gradient.
+
+    Adam's first steps have size lr (m̂/√v̂ = 1): x1 = −lr is finite, x2 = −2·lr overflows."""
+    res = adamlab.minimize(torch.tanh, x0=0.0, optimizer=adamlab.Adam(lr=1.5e308), steps=5)
+    assert res.status == "nonfinite" and res.nit == 1 and res.x == pytest.approx(-1.5e308, rel=1e-6)
+    assert res.message.startswith("stopped: x is not finite (the step overflowed) after step 2;")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.rules._array import namespace
+from adamlab.ops import array_module as namespace
 
 #: parameter names, in order; the first belongs to the quadratic, the rest to the MLP
 PARAM_NAMES: tuple[str, ...] = ("x", "W1", "b1", "W2", "b2")

@@ -1,6 +1,6 @@
 """Registry of optimization test functions for the optimizer lab.
 
-Each formula is written once against the array module picked by :func:`adamlab.rules._array.namespace`, so
+Each formula is written once against the array module picked by :func:`adamlab.ops.array_module`, so
 it evaluates NumPy arrays, torch tensors (with autograd) and JAX arrays alike.
 
 Conventions: the coordinate axis is the FIRST axis. A 2-D function takes ``v`` with ``v[0] = x`` and
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.rules._array import namespace
+from adamlab.ops import array_module as namespace
 
 Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
 

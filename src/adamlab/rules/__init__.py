@@ -9,7 +9,7 @@ from adamlab.rules.adagrad import Adagrad
 from adamlab.rules.adam import Adam, AdamW
 from adamlab.rules.adamax import Adamax
 from adamlab.rules.averaging import AVERAGING_MODES, Averaged
-from adamlab.rules.base import PRESETS, Rule, State
+from adamlab.rules.base import PRESETS, Rule, State, StateEntry, StateLayout
 from adamlab.rules.nadam import NAdam
 from adamlab.rules.radam import RAdam
 from adamlab.rules.rmsprop import RMSprop
@@ -67,5 +67,7 @@ __all__ = [
     "Rule",
     "SGD",
     "State",
+    "StateEntry",
+    "StateLayout",
     "make_rule",
 ]

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_flag, check_number
+from adamlab.ops import Ops
+from adamlab.rules.base import (
+    Array,
+    Coefficients,
+    Rule,
+    State,
+    StateLayout,
+    check_flag,
+    check_number,
+    per_element,
+)
+from adamlab.rules.moments import decay_weights, ema_square, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +46,9 @@ class Adadelta(Rule):
     name = "adadelta"
     defaults = dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False, decoupled_weight_decay=False)
     preset_defaults = {"keras": dict(lr=1e-3, rho=0.95, eps=1e-7, decoupled_weight_decay=True), "optax": {}}
-    state_names = ("square_avg", "acc_delta")
+
+    def layout(self) -> StateLayout:
+        return StateLayout(per_element("square_avg", "acc_delta"))
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -45,20 +58,23 @@ class Adadelta(Rule):
         check_flag("maximize", self.maximize)
         check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        return {"square_avg": xp.zeros_like(param), "acc_delta": xp.zeros_like(param)}
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        lr, wd, rho = self.lr, self.weight_decay, self.rho
+        return {"rho": rho, "w": 1 - rho, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": 1 - lr * wd, "eps": self.eps}
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        rho, eps = self.rho, self.eps
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
             if self.decoupled_weight_decay:
-                param = param * (1 - self.lr * self.weight_decay)
+                param = decay_weights(ops, order, param, k)
             else:
-                g = g + self.weight_decay * param
-        s = rho * state["square_avg"] + (1 - rho) * (g * g)
-        delta = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(s + eps) * g
-        a = rho * state["acc_delta"] + (1 - rho) * (delta * delta)
-        return param - self.lr * delta, {"square_avg": s, "acc_delta": a}
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        s = ema_square(ops, order, state["square_avg"], g, k["rho"], k["w"])
+        if order == "torch":  # delta = √(a + ε).div_(√(s + ε)).mul_(g); param.add_(delta, alpha=−lr)
+            delta = ops.sqrt(state["acc_delta"] + k["eps"]) / ops.sqrt(s + k["eps"]) * g
+            a = ema_square(ops, order, state["acc_delta"], delta, k["rho"], k["w"])
+            return ops.axpy(param, delta, k["neg_lr"]), {"square_avg": s, "acc_delta": a}
+        delta = ops.sqrt(state["acc_delta"] + k["eps"]) / ops.sqrt(s + k["eps"]) * g
+        a = ema_square(ops, order, state["acc_delta"], delta, k["rho"], k["w"])
+        return param - k["lr"] * delta, {"square_avg": s, "acc_delta": a}

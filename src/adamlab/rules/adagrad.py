@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_flag, check_number, safe_denominator
+from adamlab.ops import Ops
+from adamlab.rules.base import (
+    Array,
+    Coefficients,
+    Rule,
+    State,
+    StateEntry,
+    StateLayout,
+    cast_like,
+    check_flag,
+    check_number,
+    guard_zero,
+)
+from adamlab.rules.moments import decay_weights, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +70,9 @@ class Adagrad(Rule):
         "keras": dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7, decoupled_weight_decay=True, eps_in_sqrt=True),
         "optax": dict(initial_accumulator_value=0.1, eps=1e-7, eps_in_sqrt=True),
     }
-    state_names = ("sum",)
+
+    def layout(self) -> StateLayout:
+        return StateLayout((StateEntry("sum", fill=self.initial_accumulator_value),))
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -69,18 +84,23 @@ class Adagrad(Rule):
         check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
         check_flag("eps_in_sqrt", self.eps_in_sqrt)
 
-    def init(self, param: Array) -> State:
-        return {"sum": namespace(param).full_like(param, self.initial_accumulator_value)}
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        lr, wd = self.lr, self.weight_decay
+        clr = lr / (1 + (t - 1) * self.lr_decay)
+        return {"wd": wd, "lr": lr, "keep": 1 - lr * wd, "eps": self.eps, "clr": clr, "neg_clr": -clr}
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
             if self.decoupled_weight_decay:
-                param = param * (1 - self.lr * self.weight_decay)
+                param = decay_weights(ops, order, param, k)
             else:
-                g = g + self.weight_decay * param
-        lr_t = self.lr / (1 + (t - 1) * self.lr_decay)
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        if order == "torch":  # state_sum.addcmul_(g, g, value=1); param.addcdiv_(g, √s + ε, value=−clr)
+            s = ops.addcmul(state["sum"], g, g, 1)
+            denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
+            return ops.addcdiv(param, g, guard_zero(ops, denom, self.eps), k["neg_clr"]), {"sum": s}
         s = state["sum"] + g * g
-        denom = xp.sqrt(s + self.eps) if self.eps_in_sqrt else xp.sqrt(s) + self.eps
-        return param - lr_t * g / safe_denominator(xp, denom, self.eps), {"sum": s}
+        denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
+        return param - cast_like(k["clr"], g) * g / guard_zero(ops, denom, self.eps), {"sum": s}

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
+from adamlab.ops import Ops
 from adamlab.rules.base import (
     Array,
+    Coefficients,
     Rule,
     State,
-    bias_correction,
+    StateLayout,
+    apply_increment,
+    cast_like,
     check_betas,
     check_choice,
     check_flag,
     check_number,
-    safe_denominator,
+    guard_zero,
+    like_step,
+    per_element,
     scalar_sqrt,
 )
-from adamlab.rules.nadam import nesterov_moment
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,12 @@ class Adam(Rule):
         θ ← θ − lr·√(1−β2^t)/(1−β1^t) · m / (√v + ε̂)                    (eps_hat=True, end of §2; Keras/TF)
 
     The ε̂ form equals Algorithm 1 only with ε = ε̂/√(1−β2^t), so the two forms are different optimizers.
+
+    The preset also fixes the order of arithmetic, so that each preset computes its framework's bits:
+    ``torch``: ``m.lerp_(g, 1−β1)``, ``v.mul_(β2).addcmul_(g, g, value=1−β2)``, ``θ.addcdiv_(m, √v/√bc2 + ε,
+    value=−lr/bc1)``; ``optax``: ``(1−β1)·g + β1·m``, ``m̂/(√(v̂ + eps_root) + ε)``, then ``−lr·u`` (and
+    ``+ λθ`` before it for AdamW) added by ``apply_updates``; ``keras``: ``m += (g − m)·(1−β1)``, α computed in
+    the variable's dtype, ``θ −= m·α/(√v + ε̂)``; ``paper``: Algorithm 1 as written.
 
     Args:
         lr: step size α (≥ 0). May be an array for batched runs (one lr per problem).
@@ -49,8 +61,8 @@ class Adam(Rule):
             ``"v_hat"`` keeps the max of the bias-corrected v̂ (optax).
         nesterov: replace m̂ by its Nesterov look-ahead β1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t)
             (Dozat 2016; optax's ``adam(nesterov=True)``, i.e. ``optax.nadam``); see :class:`NAdam`.
-        preset: ``"paper" | "torch" | "keras" | "optax"`` chooses defaults and conventions
-            (see docs/presets.md); explicit arguments win.
+        preset: ``"paper" | "torch" | "keras" | "optax"`` chooses defaults, conventions and the order of
+            arithmetic (see docs/presets.md); explicit arguments win.
 
     State: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
 
@@ -97,7 +109,6 @@ class Adam(Rule):
         "keras": dict(eps=1e-7, eps_hat=True, decoupled_weight_decay=True),
         "optax": dict(amsgrad_max_of="v_hat", decoupled_weight_decay=True),
     }
-    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -109,52 +120,123 @@ class Adam(Rule):
             check_flag(flag, getattr(self, flag))
         check_choice("amsgrad_max_of", self.amsgrad_max_of, ("v", "v_hat"))
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        state = {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
-        if self.amsgrad:
-            state["max_exp_avg_sq"] = xp.zeros_like(param)
-        return state
+    def layout(self) -> StateLayout:
+        names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg", "exp_avg_sq")
+        return StateLayout(per_element(*names))
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        beta1, beta2 = self.betas
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
+    # --- per step: the scalars, in the host arithmetic of the preset's framework ----------------------------
+
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        b1, b2 = self.betas
+        lr, wd = self.lr, self.weight_decay
+        k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
+        k["keep"] = 1 - lr * wd  # torch's decoupled decay θ·(1 − lr·λ)
+        if self.preset == "keras":  # Keras: β^t, α in the variable's dtype (t arrives as a 0-d array of it)
+            b1_power, b2_power = like_step(b1, t) ** t, like_step(b2, t) ** t
+            bc1, bc2 = (1 - b1_power, 1 - b2_power) if self.bias_correction else (1.0, 1.0)
+            k["alpha"] = like_step(lr, t) * scalar_sqrt(bc2) / bc1
+        else:  # host float64 (torch, paper), or arrays at the count's precision (optax under jit)
+            bc1, bc2 = (1 - b1**t, 1 - b2**t) if self.bias_correction else (1.0, 1.0)
+        k["bc1"], k["bc2"] = bc1, bc2
+        k["bc1_next"] = (1 - b1 ** (t + 1)) if self.bias_correction else 1.0
+        if self.preset == "torch":
+            k["neg_step_size"] = -(lr / bc1)
+            k["bc2_sqrt"] = bc2**0.5
+            k["neg_scale_hat"] = -(lr * bc2**0.5 / bc1)  # the ε̂ form
+        k["scale_hat"] = lr * scalar_sqrt(bc2) / bc1
+        return k
+
+    # --- the elementwise step ---------------------------------------------------------------------------
+
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
-        if wd != 0 and not self.decoupled_weight_decay:
-            g = g + wd * param  # L2 regularisation folded into the gradient
-        m = beta1 * state["exp_avg"] + (1 - beta1) * g
-        v = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
+        decoupled = self.weight_decay != 0 and self.decoupled_weight_decay
+        if self.weight_decay != 0 and not self.decoupled_weight_decay:
+            g = l2_gradient(ops, order, g, param, k["wd"])
+        if decoupled and order != "optax":  # optax adds λθ to the update instead (below)
+            param = decay_weights(ops, order, param, k)
+        m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
+        v = ema_square(ops, order, state["exp_avg_sq"], g, k["b2"], k["w2"])
         new_state = {"exp_avg": m, "exp_avg_sq": v}
-        # bias corrections are host float64 from an integer t: they never stall (arrays for a traced t)
-        if self.bias_correction:
-            bc1, bc2 = bias_correction(beta1, t, param), bias_correction(beta2, t, param)
+        v_max, corrected = v, False  # the second moment under the root; corrected: already divided by bc2
+        if self.amsgrad:
+            if self.amsgrad_max_of == "v":  # torch, Keras: running max of raw v
+                v_max = new_state["max_exp_avg_sq"] = ops.maximum(state["max_exp_avg_sq"], v)
+            else:  # optax: running max of the corrected v̂
+                v_max = new_state["max_exp_avg_sq"] = ops.maximum(state["max_exp_avg_sq"], _div(ops, v, k["bc2"]))
+                corrected = True
+        if order == "torch":
+            return self._torch_step(ops, k, param, g, m, v_max, corrected), new_state
+        if order == "keras":
+            return self._keras_step(ops, k, param, g, m, v_max, corrected), new_state
+        if order == "optax":
+            return self._optax_step(ops, k, param, g, m, v_max, corrected, decoupled), new_state
+        return self._paper_step(ops, k, param, g, m, v_max, corrected), new_state
+
+    def _m_hat(self, ops: Ops, k: Coefficients, m: Array, g: Array) -> Array:
+        """m̂, or its Nesterov look-ahead β1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t) (optax's order)."""
+        if self.nesterov:
+            return k["b1"] * _div(ops, m, k["bc1_next"]) + k["w1"] * _div(ops, g, k["bc1"])
+        return _div(ops, m, k["bc1"])
+
+    def _torch_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
+        """torch.optim.Adam's for-loop path: ``θ.addcdiv_(m, √v/√bc2 + ε, value=−lr/bc1)``."""
+        if self.eps_hat and not self.nesterov:  # α_t·m/(√v + ε̂)
+            denom = ops.sqrt(v + self.eps_root if self.eps_root else v) + k["eps"]
+            return ops.addcdiv(p, m, guard_zero(ops, denom, self.eps), k["neg_scale_hat"])
+        if self.nesterov or self.eps_root or corrected:  # conventions torch lacks, in torch's operations
+            v_hat = v if corrected or self.eps_hat else v / k["bc2"]
+            denom = ops.sqrt(v_hat + self.eps_root if self.eps_root else v_hat) + k["eps"]
+            if self.nesterov:
+                m_dir = self._m_hat(ops, k, m, g)
+                scale = -(k["lr"] * scalar_sqrt(k["bc2"])) if self.eps_hat else -k["lr"]
+                return ops.addcdiv(p, m_dir, guard_zero(ops, denom, self.eps), scale)
+            return ops.addcdiv(p, m, guard_zero(ops, denom, self.eps), k["neg_step_size"])
+        denom = ops.sqrt(v) / k["bc2_sqrt"] + k["eps"]
+        return ops.addcdiv(p, m, guard_zero(ops, denom, self.eps), k["neg_step_size"])
+
+    def _keras_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
+        """keras.optimizers.Adam: ``θ −= (m·α)/(√v + ε)`` with α = lr·√(1−β2^t)/(1−β1^t)."""
+        if not self.eps_hat or self.nesterov or corrected:  # Algorithm 1's ε in Keras's operations
+            m_dir = self._m_hat(ops, k, m, g)
+            v_hat = v if corrected else _div(ops, v, k["bc2"])
+            denom = ops.sqrt(v_hat + self.eps_root if self.eps_root else v_hat) + k["eps"]
+            return p - (m_dir * k["lr"]) / guard_zero(ops, denom, self.eps)
+        denom = ops.sqrt(v + self.eps_root if self.eps_root else v) + k["eps"]
+        if ops.name == "torch":  # Keras's torch backend: torch._foreach_add_(θ, (m·α)/(√v + ε), alpha=−1)
+            return ops.axpy(p, (m * k["alpha"]) / guard_zero(ops, denom, self.eps), -1)
+        return p - (m * k["alpha"]) / guard_zero(ops, denom, self.eps)
+
+    def _optax_step(
+        self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool, decoupled: bool
+    ) -> Any:
+        """optax.scale_by_adam, [add_decayed_weights], scale_by_learning_rate: u = −lr·(m̂/(√(v̂+ε_r)+ε) [+ λθ])."""
+        m_hat = self._m_hat(ops, k, m, g)
+        if self.eps_hat:  # the ε̂ form in optax's operations
+            u = m_hat * scalar_sqrt(k["bc2"]) / guard_zero(ops, ops.sqrt(v + self.eps_root) + k["eps"], self.eps)
         else:
-            bc1, bc2 = 1.0, 1.0
+            v_hat = v if corrected else _div(ops, v, k["bc2"])
+            u = m_hat / guard_zero(ops, ops.sqrt(v_hat + self.eps_root) + k["eps"], self.eps)
+        if decoupled:
+            u = u + k["wd"] * p
+        return apply_increment(p, -k["lr"] * u)
 
-        # the second moment the denominator uses, on the raw scale (v_max) and bias-corrected (v_hat)
-        if not self.amsgrad:
-            v_max, v_hat = v, v / bc2
-        elif self.amsgrad_max_of == "v":  # torch, Keras: running max of raw v, then correct it
-            v_max = new_state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
-            v_hat = v_max / bc2
-        else:  # optax: running max of the corrected v̂
-            v_hat = new_state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v / bc2)
-            v_max = v_hat * bc2
+    def _paper_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
+        """Algorithm 1: θ ← θ − α·m̂/(√v̂ + ε) (or the ε̂ form α_t·m/(√v + ε̂))."""
+        if self.eps_hat and not self.nesterov and not corrected:
+            denom = ops.sqrt(v + self.eps_root) + k["eps"]
+            return p - k["scale_hat"] * m / guard_zero(ops, denom, self.eps)
+        m_dir = self._m_hat(ops, k, m, g)
+        v_hat = v if corrected or self.eps_hat else _div(ops, v, k["bc2"])
+        denom = ops.sqrt(v_hat + self.eps_root) + k["eps"]
+        scale = k["lr"] * scalar_sqrt(k["bc2"]) if self.eps_hat else k["lr"]
+        return p - scale * m_dir / guard_zero(ops, denom, self.eps)
 
-        if wd != 0 and self.decoupled_weight_decay:
-            param = param * (1 - lr * wd)
-        if self.nesterov:  # m̂ → its look-ahead, with the constant momentum μ_t = β1
-            bc1_next = bias_correction(beta1, t + 1, param) if self.bias_correction else 1.0
-            m_hat = nesterov_moment(m, g, beta1, beta1, bc1, bc1_next)
-            scale, m_scaled = (lr * scalar_sqrt(bc2), m_hat) if self.eps_hat else (lr, m_hat)
-        elif self.eps_hat:  # α_t · m / (√v + ε̂)
-            scale, m_scaled = lr * scalar_sqrt(bc2) / bc1, m
-        else:  # α · m̂ / (√v̂ + ε)
-            scale, m_scaled = lr / bc1, m
-        denom = xp.sqrt((v_max if self.eps_hat else v_hat) + self.eps_root) + eps
-        update = scale * m_scaled / safe_denominator(xp, denom, eps)
-        return param - update, new_state
+
+def _div(ops: Ops, x: Array, by: Any) -> Array:
+    """x / by, with ``by`` (a host float or a 0-d array) in x's dtype first, as optax divides moments."""
+    return x / cast_like(by, x)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
+from adamlab.ops import Ops
 from adamlab.rules.base import (
     Array,
+    Coefficients,
     Rule,
     State,
-    bias_correction,
+    StateLayout,
+    cast_like,
     check_betas,
     check_flag,
     check_number,
-    safe_denominator,
+    guard_zero,
+    per_element,
 )
+from adamlab.rules.moments import decay_weights, ema, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +70,9 @@ class Adamax(Rule):
         "keras": dict(lr=1e-3, eps=1e-7, eps_in_max=False, decoupled_weight_decay=True),
         "optax": dict(decoupled_weight_decay=True),
     }
-    state_names = ("exp_avg", "exp_inf")
+
+    def layout(self) -> StateLayout:
+        return StateLayout(per_element("exp_avg", "exp_inf"))
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -75,25 +82,29 @@ class Adamax(Rule):
         for flag in ("maximize", "decoupled_weight_decay", "eps_in_max"):
             check_flag(flag, getattr(self, flag))
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        return {"exp_avg": xp.zeros_like(param), "exp_inf": xp.zeros_like(param)}
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        b1, b2 = self.betas
+        lr, wd = self.lr, self.weight_decay
+        clr = lr / (1 - b1**t)  # torch: lr / bias_correction
+        return {"b1": b1, "w1": 1 - b1, "b2": b2, "eps": self.eps, "wd": wd, "lr": lr, "keep": 1 - lr * wd,
+                "clr": clr, "neg_clr": -clr}  # fmt: skip
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        beta1, beta2 = self.betas
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
-        if wd != 0 and not self.decoupled_weight_decay:
-            g = g + wd * param
-        m = beta1 * state["exp_avg"] + (1 - beta1) * g
-        if self.eps_in_max:
-            u = xp.maximum(beta2 * state["exp_inf"], xp.abs(g) + eps)
-            denom = u
-        else:
-            u = xp.maximum(beta2 * state["exp_inf"], xp.abs(g))
-            denom = u + eps
-        if wd != 0 and self.decoupled_weight_decay:
-            param = param * (1 - lr * wd)
-        update = (lr / bias_correction(beta1, t, param)) * m / safe_denominator(xp, denom, eps)
-        return param - update, {"exp_avg": m, "exp_inf": u}
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param = decay_weights(ops, order, param, k)
+            else:
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
+        scaled = state["exp_inf"] * k["b2"] if order == "torch" else k["b2"] * state["exp_inf"]
+        if self.eps_in_max:  # u = max(β2·u, |g| + ε), the denominator itself
+            u = denom = ops.maximum(scaled, ops.abs(g) + k["eps"])
+        else:  # u = max(β2·u, |g|), divided by u + ε
+            u = ops.maximum(scaled, ops.abs(g))
+            denom = u + k["eps"]
+        denom = guard_zero(ops, denom, self.eps)
+        if order == "torch":  # param.addcdiv_(exp_avg, exp_inf, value=-clr)
+            return ops.addcdiv(param, m, denom, k["neg_clr"]), {"exp_avg": m, "exp_inf": u}
+        return param - (cast_like(k["clr"], m) * m) / denom, {"exp_avg": m, "exp_inf": u}

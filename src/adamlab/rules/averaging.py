@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules.base import Array, Rule, State, check_choice, check_number
+from adamlab.ops import Ops
+from adamlab.rules.base import (
+    Array,
+    Coefficients,
+    Increment,
+    Rule,
+    State,
+    StateEntry,
+    StateLayout,
+    applied,
+    check_choice,
+    check_number,
+)
 
 AVERAGING_MODES: tuple[str, ...] = ("polyak", "ema")
 
@@ -38,21 +51,37 @@ class Averaged:
         return self.rule
 
     @property
-    def state_names(self) -> tuple[str, ...]:
-        return (*self.rule.state_names, "param_avg")
+    def preset(self) -> str:
+        return self.rule.preset
 
-    def init(self, param: Array) -> State:
-        return {**self.rule.init(param), "param_avg": param * 0}
+    @property
+    def elementwise(self) -> bool:
+        return self.rule.elementwise
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        inner = {k: v for k, v in state.items() if k != "param_avg"}
-        param, new_state = self.rule.step(param, grad, inner, t)
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.rule.hyperparameters()
+
+    def layout(self) -> StateLayout:
+        return StateLayout((*self.rule.layout().entries, StateEntry("param_avg")))
+
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        k = self.rule.coefficients(t, state)
+        return {**k, "avg_t": t, "avg_decay": self.decay, "avg_w": 1 - self.decay}
+
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        inner = {key: v for key, v in state.items() if key != "param_avg"}
+        new_param, new_state = self.rule.update(ops, k, param, grad, inner)
+        theta = applied(new_param) if isinstance(new_param, Increment) else new_param
         avg = state["param_avg"]
-        if self.mode == "polyak":
-            new_state["param_avg"] = avg + (param - avg) / t
+        if self.mode == "polyak":  # θ̄_t = θ̄_{t−1} + (θ_t − θ̄_{t−1})/t
+            new_state["param_avg"] = avg + (theta - avg) / k["avg_t"]
         else:
-            new_state["param_avg"] = self.decay * avg + (1 - self.decay) * param
-        return param, new_state
+            new_state["param_avg"] = k["avg_decay"] * avg + k["avg_w"] * theta
+        return new_param, new_state
+
+    init = Rule.init
+    step = Rule.step
+    increment = Rule.increment
 
     def averaged(self, state: State, t: int) -> Array:
         """The averaged parameters θ̂ after ``t`` steps (bias-corrected for ``ema``)."""

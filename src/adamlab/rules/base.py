@@ -1,15 +1,30 @@
-"""The contract every update rule follows: a frozen set of hyperparameters with pure ``init`` and ``step``.
+"""The contract every update rule follows: frozen hyperparameters, a declared state, per-step coefficients and an
+elementwise update written once in the primitives of :mod:`adamlab.ops`.
 
 A rule never mutates its inputs and never keeps state of its own::
 
     state = rule.init(param)                                   # dict of arrays, named after the math
-    param, state = rule.step(param, grad, state, t)            # t = 1, 2, 3, ... (Python int)
+    param, state = rule.step(param, grad, state, t)            # t = 1, 2, 3, ... (Python int, or a 0-d array)
 
-The same rule object runs on NumPy arrays, torch tensors and JAX arrays; the faces (``adamlab.torch``,
-``adamlab.numpy``, ``adamlab.optax``) and the fast kernels are adapters over it.
+``step`` is the composition of the rule's three declarations, which is all any face or kernel reads:
+
+- :meth:`Rule.layout`: the state entries, each per element (the parameter's shape), a 0-d scalar (NAdam's μ
+  product) or another declared shape (Adafactor's factored moments), with its initial value and dtype;
+- :meth:`Rule.coefficients`: the host scalars of step t (bias corrections, step sizes ...), computed in the
+  arithmetic of the rule's preset, and the new values of the scalar state entries;
+- :meth:`Rule.update`: the elementwise math, with Python operators and :class:`adamlab.ops.Ops` primitives.
+  It branches only on static options, so :mod:`adamlab.kernels` can trace it once and generate a numba kernel
+  that computes the same operations with the same rounding.
+
+The same rule object runs on NumPy arrays, torch tensors and JAX arrays (:func:`adamlab.ops.ops_for` picks the
+backend); the faces (``adamlab.torch``, ``adamlab.numpy``, ``adamlab.optax``, ``adamlab.keras``) and the fast
+kernels are adapters over it.
 
 Hyperparameters left as ``None`` are filled from the chosen preset, then from the rule's own defaults;
-an explicit argument always wins over the preset.
+an explicit argument always wins over the preset. The preset also chooses the order of arithmetic: each rule
+writes its update in the order of the framework the preset names (torch.optim's for-loop path, optax's
+transformations, Keras's ``update_step``; the paper's Algorithm 1 for ``"paper"``), which is what makes a
+preset identical to that framework bit for bit on its own face.
 """
 
 from __future__ import annotations
@@ -17,17 +32,86 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from adamlab.ops import Ops, is_number, ops_for
+
 Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
 State = dict[str, Array]
+Coefficients = dict[str, Any]
 
 PRESETS: tuple[str, ...] = ("paper", "torch", "keras", "optax")
 #: what a face does with a NaN/inf gradient or loss (documented on each face)
 NONFINITE_POLICIES: tuple[str, ...] = ("raise", "skip", "ignore")
+#: kinds of state entry (see :class:`StateEntry`)
+STATE_KINDS: tuple[str, ...] = ("element", "scalar", "shaped")
+
+
+@dataclasses.dataclass(frozen=True)
+class StateEntry:
+    """One entry of a rule's per-parameter state.
+
+    Attributes:
+        name: the state key (torch.optim's name where torch has the optimizer: ``exp_avg``, ``exp_avg_sq``...).
+        kind: ``"element"`` (the parameter's shape, updated elementwise by :meth:`Rule.update`), ``"scalar"``
+            (0-d, updated by :meth:`Rule.coefficients`) or ``"shaped"`` (the shape ``shape(param_shape)``).
+        fill: initial value.
+        dtype: ``"param"`` (the dtype the rule computes in), ``"float32"``, or ``"default"`` (the array
+            library's default float dtype: torch's ``torch.get_default_dtype()``).
+        shape: for ``"shaped"`` entries, the entry's shape for a parameter of shape ``param_shape``.
+    """
+
+    name: str
+    kind: str = "element"
+    fill: float = 0.0
+    dtype: str = "param"
+    shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+
+    def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The entry's shape for a parameter of shape ``param_shape``."""
+        if self.kind == "element":
+            return tuple(param_shape)
+        if self.kind == "scalar":
+            return ()
+        return tuple(self.shape(tuple(param_shape)))  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True)
+class StateLayout:
+    """The state of one parameter, as a rule declares it: an ordered tuple of :class:`StateEntry`."""
+
+    entries: tuple[StateEntry, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.entries)
+
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        """The names of the entries of one kind, in declaration order."""
+        return tuple(e.name for e in self.entries if e.kind == kind)
+
+    @property
+    def elementwise(self) -> bool:
+        """True when every entry is per element or scalar (a flat buffer can hold the state)."""
+        return all(e.kind in ("element", "scalar") for e in self.entries)
+
+    def shapes(self, param_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Each entry's shape for a parameter of shape ``param_shape``."""
+        return {e.name: e.shape_for(param_shape) for e in self.entries}
+
+    def entry(self, name: str) -> StateEntry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+
+def per_element(*names: str) -> tuple[StateEntry, ...]:
+    """Zero-initialised per-element entries."""
+    return tuple(StateEntry(n) for n in names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +125,9 @@ class Rule:
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: per-preset overrides of ``defaults``
     preset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    #: state entries this rule may create, for checkpoint validation
-    state_names: ClassVar[tuple[str, ...]] = ()
+    #: True when :meth:`update` is elementwise: each output element depends only on the same element of the
+    #: parameter, the gradient and the per-element state (and on scalars), so a kernel can be generated from it
+    elementwise: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -73,13 +158,74 @@ class Rule:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the argument and its accepted range for any invalid value."""
 
-    def init(self, param: Array) -> State:
-        """Return the initial state for one parameter array."""
+    # --- the three declarations ------------------------------------------------------------------------
+
+    def layout(self) -> StateLayout:
+        """The state entries this rule keeps for one parameter (they may depend on options, e.g. amsgrad)."""
         raise NotImplementedError
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        """Return ``(new_param, new_state)`` after step number ``t`` (1-based) with gradient ``grad``."""
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        """The scalars step ``t`` uses (a Python int ``t`` gives host floats), and the new scalar-state values.
+
+        ``state`` holds at least the scalar entries (0-d arrays); the result maps a coefficient name to its
+        value and each scalar entry's name to its value after this step.
+        """
+        return {}
+
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        """The elementwise step: ``(new_param, new_element_state)`` from the coefficients ``k`` of this step."""
         raise NotImplementedError
+
+    # --- what the faces call -----------------------------------------------------------------------------
+
+    def init(self, param: Array) -> State:
+        """The initial state for one parameter array, as :meth:`layout` declares it."""
+        ops = ops_for(param)
+        shape = tuple(getattr(param, "shape", ()))
+        return {
+            e.name: ops.full(e.shape_for(shape), e.fill, like=param, dtype=ops.float_dtype(e.dtype, param))
+            for e in self.layout().entries
+        }
+
+    def step(self, param: Array, grad: Array, state: State, t: Any) -> tuple[Array, State]:
+        """Return ``(new_param, new_state)`` after step number ``t`` (1-based) with gradient ``grad``."""
+        ops = ops_for(param)
+        k = self.coefficients(t, state)
+        new_param, new_state = self.update(ops, k, param, grad, state)
+        scalars = self.layout().of_kind("scalar")
+        return applied(new_param), {**new_state, **{name: k[name] for name in scalars}}
+
+    def increment(self, param: Array, grad: Array, state: State, t: Any) -> tuple[Array, State]:
+        """``(u, new_state)`` with ``new_param = param + u``: the update as optax's ``update`` returns it.
+
+        In optax's order of arithmetic the rule computes u itself (``ops.apply_increment``) and u is returned
+        as computed; otherwise u is ``new_param − param``.
+        """
+        ops = ops_for(param)
+        k = self.coefficients(t, state)
+        new_param, new_state = self.update(ops, k, param, grad, state)
+        scalars = self.layout().of_kind("scalar")
+        u = new_param.delta if isinstance(new_param, Increment) else new_param - param
+        return u, {**new_state, **{name: k[name] for name in scalars}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Increment:
+    """``base + delta``, not yet added: what :func:`apply_increment` returns, so that the increment stays exact."""
+
+    base: Array
+    delta: Array
+
+
+def apply_increment(param: Array, delta: Array) -> Increment:
+    """The new parameter ``param + delta`` of a rule that computes its increment (optax's order), kept unevaluated
+    so that :meth:`Rule.increment` can return ``delta`` itself; :meth:`Rule.step` and :func:`applied` add it."""
+    return Increment(param, delta)
+
+
+def applied(value: Array | Increment) -> Array:
+    """An :class:`Increment` evaluated (``base + delta``); anything else unchanged."""
+    return value.base + value.delta if isinstance(value, Increment) else value
 
 
 # --- validation helpers: each message names the argument and the accepted range -----------------------
@@ -151,16 +297,16 @@ def check_flag(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be True or False; got {value!r}")
 
 
-def safe_denominator(xp: Any, denom: Array, eps: float) -> Array:
-    """Guard a denominator √(·) + ε of an adaptive rule when ε = 0.
+def guard_zero(ops: Ops, denom: Array, eps: Any) -> Array:
+    """Guard a denominator √(·) + ε of an adaptive rule when ε = 0 (a static decision on the rule's ε).
 
     A zero denominator then means every gradient so far was 0, so the numerator is 0 too: dividing by 1
     there makes the step 0 instead of 0/0. With ε > 0 the denominator is returned unchanged.
     """
-    return xp.where(denom > 0, denom, xp.ones_like(denom)) if eps == 0 else denom
+    return ops.where(denom > 0, denom, 1.0) if is_number(eps) and eps == 0 else denom
 
 
-# --- the step count t: a Python int on the host, or a 0-d array (traced under jax.jit) -------------------
+# --- the step count t: a Python int on the host, or a 0-d array (traced by jax.jit, Keras's count) ---------
 
 
 def is_host_step(t: Any) -> bool:
@@ -168,31 +314,30 @@ def is_host_step(t: Any) -> bool:
     return isinstance(t, (int, np.integer))
 
 
-def cast_like(x: Any, like: Array) -> Any:
-    """``x`` (an array) converted to ``like``'s dtype, in ``like``'s array module."""
-    from adamlab.rules._array import namespace
-
-    xp = namespace(like)
-    return x.to(like.dtype) if xp.__name__ == "torch" else xp.asarray(x, dtype=like.dtype)
-
-
-def bias_correction(beta: Any, t: Any, like: Array) -> Any:
-    """1 − β^t for step ``t``.
-
-    A Python int ``t`` gives a host float64 (exact, and it never stalls). An array ``t`` is raised in its own
-    array module at its own float precision and the result cast to ``like``'s dtype: the optax face's traced
-    int32 count gives optax's arithmetic (float32 parameters keep float32 state under ``jax.jit``), the Keras
-    face's count in the variable's dtype gives Keras's.
-    """
+def like_step(x: Any, t: Any) -> Any:
+    """The number ``x`` as an array of ``t``'s dtype and library when ``t`` is an array (Keras computes β^t as
+    ``ops.power(ops.cast(β, dtype), t)``); unchanged for a host ``t``."""
     if is_host_step(t):
-        return 1 - beta**t
-    return cast_like(1 - beta**t, like)
+        return x
+    ops = ops_for(t)
+    dtype = ops.float_dtype("param" if _is_float(t) else "default", t)  # an integer count: the default float
+    return ops.full((), x, like=t, dtype=dtype)
+
+
+def _is_float(t: Any) -> bool:
+    kind = getattr(getattr(t, "dtype", None), "kind", None)  # NumPy, JAX
+    if kind is not None:
+        return kind == "f"
+    return bool(getattr(t, "is_floating_point", lambda: False)())  # torch
 
 
 def scalar_sqrt(x: Any) -> Any:
-    """√x of a host float (``math.sqrt``) or of a 0-d array (its module's ``sqrt``)."""
-    if isinstance(x, (int, float, np.floating)):
+    """√x of a host number (``math.sqrt``) or of a 0-d array (its backend's ``sqrt``)."""
+    if is_number(x):
         return math.sqrt(x)
-    from adamlab.rules._array import namespace
+    return ops_for(x).sqrt(x)
 
-    return namespace(x).sqrt(x)
+
+def cast_like(x: Any, like: Array) -> Any:
+    """``x`` in ``like``'s dtype (host numbers stay host numbers)."""
+    return ops_for(like).cast(x, like)

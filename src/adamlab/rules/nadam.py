@@ -5,19 +5,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adamlab.rules._array import namespace
+from adamlab.ops import Ops, is_number
 from adamlab.rules.base import (
     Array,
+    Coefficients,
     Rule,
     State,
-    bias_correction,
+    StateEntry,
+    StateLayout,
     cast_like,
     check_betas,
     check_flag,
     check_number,
+    guard_zero,
     is_host_step,
-    safe_denominator,
+    per_element,
 )
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
 
 
 def nesterov_moment(m: Array, g: Array, mu: Any, mu_next: Any, bc: Any, bc_next: Any) -> Array:
@@ -27,12 +31,6 @@ def nesterov_moment(m: Array, g: Array, mu: Any, mu_next: Any, bc: Any, bc_next:
     β1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t).
     """
     return mu_next * m / bc_next + (1 - mu) * g / bc
-
-
-def _scalar_one(xp: Any, like: Array) -> Array:
-    """A 0-d array holding 1, of ``like``'s dtype (and device, for torch)."""
-    kwargs = {"device": like.device} if xp.__name__ == "torch" else {}
-    return xp.ones((), dtype=like.dtype, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +60,9 @@ class NAdam(Rule):
         maximize: ascend instead of descend.
         momentum_schedule: use the μ_t schedule (True) or the constant μ = β1 (False, optax).
 
-    State: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with the schedule, ``mu_product`` (Π_t, a 0-d array
-    as in torch.optim.NAdam, but in the parameter's dtype: torch keeps it in its default dtype, float32
-    unless changed, so float64 runs agree with torch.optim to ~1e-16 only under a float64 default dtype).
+    State: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with the schedule, ``mu_product`` (Π_t, a 0-d array; in the
+    torch preset in the array library's default float dtype, as torch.optim.NAdam keeps it: float32 unless
+    ``torch.set_default_dtype`` says otherwise, also for float64 parameters; else in the parameter's dtype).
     """
 
     lr: float | None = None
@@ -93,7 +91,14 @@ class NAdam(Rule):
         "keras": dict(lr=1e-3, eps=1e-7, momentum_decay=1.0, decoupled_weight_decay=True),
         "optax": dict(lr=1e-3, momentum_schedule=False, decoupled_weight_decay=True),
     }
-    state_names = ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def layout(self) -> StateLayout:
+        entries = per_element("exp_avg", "exp_avg_sq")
+        if self.momentum_schedule:
+            # torch keeps Π_t in its default dtype (float32 unless changed), also for float64 parameters
+            dtype = "default" if self.preset == "torch" else "param"
+            entries += (StateEntry("mu_product", kind="scalar", fill=1.0, dtype=dtype),)
+        return StateLayout(entries)
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -104,39 +109,47 @@ class NAdam(Rule):
         for flag in ("decoupled_weight_decay", "maximize", "momentum_schedule"):
             check_flag(flag, getattr(self, flag))
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        state = {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
-        if self.momentum_schedule:
-            state["mu_product"] = _scalar_one(xp, param)
-        return state
-
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        beta1, beta2 = self.betas
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
-        g = -grad if self.maximize else grad
-        if wd != 0:
-            if self.decoupled_weight_decay:
-                param = param * (1 - lr * wd)
-            else:
-                g = g + wd * param
-        m = beta1 * state["exp_avg"] + (1 - beta1) * g
-        v = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
-        new_state = {"exp_avg": m, "exp_avg_sq": v}
-
-        if self.momentum_schedule:  # μ_t and μ_{t+1}; Π_t is carried in the state
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        b1, b2 = self.betas
+        lr, wd = self.lr, self.weight_decay
+        k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
+        k["keep"] = 1 - lr * wd
+        k["bc2"] = 1 - b2**t
+        if self.momentum_schedule:  # μ_t, μ_{t+1}; Π_t is carried in the state (a 0-d array of its own dtype)
             psi = self.momentum_decay
-            mu = beta1 * (1 - 0.5 * 0.96 ** (t * psi))
-            mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
-            if not is_host_step(t):
-                mu, mu_next = cast_like(mu, param), cast_like(mu_next, param)
-            product = new_state["mu_product"] = state["mu_product"] * mu
-            bc, bc_next = 1 - product, 1 - product * mu_next
-        else:  # constant μ = β1: Π_t = β1^t
-            mu = mu_next = beta1
-            bc, bc_next = bias_correction(beta1, t, param), bias_correction(beta1, t + 1, param)
+            mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+            mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+            prior = state["mu_product"]  # rounded to Π's dtype, as torch's mu_product *= mu
+            product = k["mu_product"] = prior * cast_like(mu, prior)
+            if is_host_step(t):  # torch: host floats from _get_value(mu_product)
+                value = float(product)
+                bc, bc_next = 1.0 - value, 1.0 - value * mu_next
+            else:
+                bc, bc_next = 1 - product, 1 - product * cast_like(mu_next, product)
+        else:  # constant μ = β1: Π_t = β1^t (optax's nadam)
+            mu = mu_next = b1
+            bc, bc_next = 1 - b1**t, 1 - b1 ** (t + 1)
+        k.update(mu=mu, mu_next=mu_next, bc=bc, bc_next=bc_next)
+        # torch's two addcdiv_ values: −lr·(1−μ)/(1−Π_t) on g, −lr·μ_{t+1}/(1−Π_{t+1}) on m
+        k["g_value"] = -lr * (1.0 - mu) / bc
+        k["m_value"] = (-lr * mu_next) / bc_next
+        return k
 
-        m_bar = nesterov_moment(m, g, mu, mu_next, bc, bc_next)
-        denom = xp.sqrt(v / bias_correction(beta2, t, param)) + eps
-        return param - lr * m_bar / safe_denominator(xp, denom, eps), new_state
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
+        g = -grad if self.maximize else grad
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param = decay_weights(ops, order, param, k)
+            else:
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
+        v = ema_square(ops, order, state["exp_avg_sq"], g, k["b2"], k["w2"])
+        new_state = {"exp_avg": m, "exp_avg_sq": v}
+        if order == "torch" and is_number(k["g_value"]):  # torch.optim.NAdam's for-loop path
+            denom = guard_zero(ops, ops.sqrt(v / k["bc2"]) + k["eps"], self.eps)
+            return ops.addcdiv(ops.addcdiv(param, g, denom, k["g_value"]), m, denom, k["m_value"]), new_state
+        m_bar = nesterov_moment(m, g, cast_like(k["mu"], m), cast_like(k["mu_next"], m),
+                                cast_like(k["bc"], m), cast_like(k["bc_next"], m))  # fmt: skip
+        denom = ops.sqrt(v / cast_like(k["bc2"], v)) + k["eps"]
+        return param - k["lr"] * m_bar / guard_zero(ops, denom, self.eps), new_state

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
+from adamlab.ops import Ops, ops_for
 from adamlab.rules.base import (
     Array,
+    Coefficients,
     Rule,
     State,
-    bias_correction,
+    StateLayout,
     cast_like,
     check_betas,
     check_flag,
     check_number,
+    guard_zero,
     is_host_step,
-    safe_denominator,
+    per_element,
     scalar_sqrt,
 )
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
 from adamlab.rules.nadam import nesterov_moment
 
 
@@ -87,7 +91,9 @@ class RAdam(Rule):
         "keras": dict(eps=1e-7, decoupled_weight_decay=True),
         "optax": dict(eps_hat=False, threshold_inclusive=True, decoupled_weight_decay=True),
     }
-    state_names = ("exp_avg", "exp_avg_sq")
+
+    def layout(self) -> StateLayout:
+        return StateLayout(per_element("exp_avg", "exp_avg_sq"))
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -99,49 +105,51 @@ class RAdam(Rule):
         for flag in ("decoupled_weight_decay", "maximize", "eps_hat", "threshold_inclusive", "nesterov"):
             check_flag(flag, getattr(self, flag))
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        return {"exp_avg": xp.zeros_like(param), "exp_avg_sq": xp.zeros_like(param)}
-
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        beta1, beta2 = self.betas
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
-        g = -grad if self.maximize else grad
-        if wd != 0:
-            if self.decoupled_weight_decay:
-                param = param * (1 - lr * wd)
-            else:
-                g = g + wd * param
-        m = beta1 * state["exp_avg"] + (1 - beta1) * g
-        v = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
-        new_state = {"exp_avg": m, "exp_avg_sq": v}
-
-        bc1, bc2 = bias_correction(beta1, t, param), bias_correction(beta2, t, param)
-        if self.nesterov:
-            m_hat = nesterov_moment(m, g, beta1, beta1, bc1, bias_correction(beta1, t + 1, param))
-        else:
-            m_hat = m / bc1
-        plain = param - lr * m_hat
-
-        # ρ_t in the step's own precision (host float64, or the traced count's float type)
-        rho_inf = 2 / (1 - beta2) - 1
-        beta2_t = beta2**t
-        rho = rho_inf - 2 * t * beta2_t / (1 - beta2_t)
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        b1, b2 = self.betas
+        lr, wd = self.lr, self.weight_decay
+        k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
+        k["keep"] = 1 - lr * wd
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        k.update(bc1=bc1, bc2=bc2, bc1_next=1 - b1 ** (t + 1), bc2_sqrt=bc2**0.5)
+        # ρ_t in the step's own precision (host float64, or the traced count's float type), as torch and optax
+        rho_inf = 2 / (1 - b2) - 1
+        rho = rho_inf - 2 * t * (b2**t) / bc2
         rectify = rho >= self.threshold if self.threshold_inclusive else rho > self.threshold
-        if is_host_step(t) and not rectify:
-            return plain, new_state
         r_squared = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
-        # (r² < 0 only for ρ_t < 4, which is never rectified: abs just keeps the unused branch finite)
-        r = scalar_sqrt(r_squared) if is_host_step(t) else cast_like(xp.sqrt(xp.abs(r_squared)), param)
-
-        if self.eps_hat:  # lr·r·m̂·√(1−β2^t)/(√v + ε)
-            denom = xp.sqrt(v + self.eps_root) + eps
-            scale = lr * r * scalar_sqrt(bc2)
-        else:  # lr·r·m̂/(√v̂ + ε)
-            denom = xp.sqrt(v / bc2 + self.eps_root) + eps
-            scale = lr * r
-        rectified = param - scale * m_hat / safe_denominator(xp, denom, eps)
         if is_host_step(t):
-            return rectified, new_state
-        return xp.where(rectify, rectified, plain), new_state
+            r = r_squared**0.5 if rectify else 0.0  # torch's _compute_rect (unused when not rectified)
+            k["rectify"] = bool(rectify)
+        else:  # r² < 0 only for ρ_t < 4, which is never rectified: abs keeps the unused branch finite
+            r = ops_for(r_squared).sqrt(abs(r_squared))
+            k["rectify"] = rectify
+        k["rect"] = r
+        k["scale"] = lr * r * scalar_sqrt(bc2) if self.eps_hat else lr * r
+        return k
+
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
+        g = -grad if self.maximize else grad
+        if self.weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param = decay_weights(ops, order, param, k)
+            else:
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
+        v = ema_square(ops, order, state["exp_avg_sq"], g, k["b2"], k["w2"])
+        new_state = {"exp_avg": m, "exp_avg_sq": v}
+        if self.nesterov:
+            m_hat = nesterov_moment(m, g, k["b1"], k["b1"], cast_like(k["bc1"], m), cast_like(k["bc1_next"], m))
+        else:
+            m_hat = m / cast_like(k["bc1"], m)
+        if order == "torch" and not self.nesterov and self.eps_hat and not self.eps_root:
+            # torch.optim.RAdam: param.add_(m̂·lr·(√bc2/(√v + ε))·r, alpha=−1), or param.add_(m̂·lr, alpha=−1)
+            adaptive = k["bc2_sqrt"] / guard_zero(ops, ops.sqrt(v) + k["eps"], self.eps)
+            rectified = ops.axpy(param, m_hat * k["lr"] * adaptive * k["rect"], -1.0)
+            return ops.select(k["rectify"], rectified, ops.axpy(param, m_hat * k["lr"], -1.0)), new_state
+        if self.eps_hat:  # lr·r·m̂·√(1−β2^t)/(√v + ε)
+            denom = ops.sqrt(v + self.eps_root) + k["eps"]
+        else:  # lr·r·m̂/(√v̂ + ε)
+            denom = ops.sqrt(v / cast_like(k["bc2"], v) + self.eps_root) + k["eps"]
+        rectified = param - cast_like(k["scale"], param) * m_hat / guard_zero(ops, denom, self.eps)
+        return ops.select(k["rectify"], rectified, param - k["lr"] * m_hat), new_state

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_flag, check_number, safe_denominator
+from adamlab.ops import Ops
+from adamlab.rules.base import (
+    Array,
+    Coefficients,
+    Rule,
+    State,
+    StateLayout,
+    check_flag,
+    check_number,
+    guard_zero,
+    per_element,
+)
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +74,12 @@ class RMSprop(Rule):
         "keras": dict(lr=1e-3, alpha=0.9, eps=1e-7, decoupled_weight_decay=True, eps_in_sqrt=True, lr_in_momentum=True),
         "optax": dict(alpha=0.9, eps_in_sqrt=True, lr_in_momentum=True),
     }
-    state_names = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def layout(self) -> StateLayout:
+        names = ("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ()) + (
+            ("grad_avg",) if self.centered else ()
+        )
+        return StateLayout(per_element(*names))
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -75,33 +92,34 @@ class RMSprop(Rule):
         for flag in ("decoupled_weight_decay", "eps_in_sqrt", "lr_in_momentum"):
             check_flag(flag, getattr(self, flag))
 
-    def init(self, param: Array) -> State:
-        xp = namespace(param)
-        state = {"square_avg": xp.zeros_like(param)}
-        if self.momentum > 0:
-            state["momentum_buffer"] = xp.zeros_like(param)
-        if self.centered:
-            state["grad_avg"] = xp.zeros_like(param)
-        return state
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        lr, wd, a = self.lr, self.weight_decay, self.alpha
+        return {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": 1 - lr * wd, "eps": self.eps,
+                "mu": self.momentum}  # fmt: skip
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
-        xp = namespace(param)
-        a = self.alpha
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
             if self.decoupled_weight_decay:
-                param = param * (1 - self.lr * self.weight_decay)
+                param = decay_weights(ops, order, param, k)
             else:
-                g = g + self.weight_decay * param
-        s = a * state["square_avg"] + (1 - a) * (g * g)
+                g = l2_gradient(ops, order, g, param, k["wd"])
+        s = ema_square(ops, order, state["square_avg"], g, k["a"], k["w"])
         new_state = {"square_avg": s}
         if self.centered:
-            g_avg = new_state["grad_avg"] = a * state["grad_avg"] + (1 - a) * g
-            s = s - g_avg * g_avg
-        denom = xp.sqrt(s + self.eps) if self.eps_in_sqrt else xp.sqrt(s) + self.eps
-        direction = g / safe_denominator(xp, denom, self.eps)
+            g_avg = new_state["grad_avg"] = ema(ops, order, state["grad_avg"], g, k["a"], k["w"])
+            s = ops.addcmul(s, g_avg, g_avg, -1) if order == "torch" else s - g_avg * g_avg
+        denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
+        denom = guard_zero(ops, denom, self.eps)
+        if order == "torch" and not self.lr_in_momentum:
+            if self.momentum > 0:  # buf.mul_(μ).addcdiv_(g, avg); param.add_(buf, alpha=−lr)
+                buf = new_state["momentum_buffer"] = ops.addcdiv(state["momentum_buffer"] * k["mu"], g, denom, 1)
+                return ops.axpy(param, buf, k["neg_lr"]), new_state
+            return ops.addcdiv(param, g, denom, k["neg_lr"]), new_state
+        direction = g / denom
         if self.lr_in_momentum:  # the buffer holds lr-scaled steps
-            direction = self.lr * direction
+            direction = k["lr"] * direction
         if self.momentum > 0:
-            direction = new_state["momentum_buffer"] = self.momentum * state["momentum_buffer"] + direction
-        return param - (direction if self.lr_in_momentum else self.lr * direction), new_state
+            direction = new_state["momentum_buffer"] = k["mu"] * state["momentum_buffer"] + direction
+        return param - (direction if self.lr_in_momentum else k["lr"] * direction), new_state

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from adamlab.rules._array import namespace
-from adamlab.rules.base import Array, Rule, State, check_flag, check_number, is_host_step
+from adamlab.ops import Ops
+from adamlab.rules.base import (
+    Array,
+    Coefficients,
+    Rule,
+    State,
+    StateLayout,
+    check_flag,
+    check_number,
+    per_element,
+)
+from adamlab.rules.moments import decay_weights, l2_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +66,9 @@ class SGD(Rule):
         lr_in_momentum=False,
     )
     preset_defaults = {"keras": dict(lr=1e-2, decoupled_weight_decay=True, lr_in_momentum=True), "optax": {}}
-    state_names = ("momentum_buffer",)
+
+    def layout(self) -> StateLayout:
+        return StateLayout(per_element("momentum_buffer") if self.momentum != 0 else ())
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -69,28 +82,32 @@ class SGD(Rule):
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
 
-    def init(self, param: Array) -> State:
-        return {"momentum_buffer": namespace(param).zeros_like(param)} if self.momentum != 0 else {}
+    def coefficients(self, t: Any, state: State) -> Coefficients:
+        lr, wd = self.lr, self.weight_decay
+        return {"lr": lr, "neg_lr": -lr, "wd": wd, "keep": 1 - lr * wd, "mu": self.momentum,
+                "undamped": 1 - self.dampening, "first": t == 1}  # fmt: skip
 
-    def step(self, param: Array, grad: Array, state: State, t: int) -> tuple[Array, State]:
+    def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
+        order = self.preset
         g = -grad if self.maximize else grad
         if self.weight_decay != 0:
             if self.decoupled_weight_decay:
-                param = param * (1 - self.lr * self.weight_decay)
+                param = decay_weights(ops, order, param, k)
             else:
-                g = g + self.weight_decay * param
+                g = l2_gradient(ops, order, g, param, k["wd"])
         if self.momentum == 0:
-            return param - self.lr * g, {}
-        mu, dampening = self.momentum, self.dampening
+            return (ops.axpy(param, g, k["neg_lr"]) if order == "torch" else param - k["lr"] * g), {}
         if self.lr_in_momentum:  # Keras: the buffer holds lr-scaled steps
-            g = self.lr * g
-        if is_host_step(t):
-            buf = g if t == 1 else mu * state["momentum_buffer"] + (1 - dampening) * g
-        elif dampening == 0:  # traced t: the zero initial buffer makes the first step b = g by itself
-            buf = mu * state["momentum_buffer"] + g
-        else:  # 0 at t = 1, else 1, in t's own dtype (a bool tensor times a float would be torch's float32)
-            later = namespace(t).clip(t - 1, 0, 1)
-            buf = mu * state["momentum_buffer"] + (1 - dampening * later) * g
-        direction = g + mu * buf if self.nesterov else buf
-        step = direction if self.lr_in_momentum else self.lr * direction
+            g = k["lr"] * g
+        if order == "torch":  # buf = g at the first step, then buf.mul_(μ).add_(g, alpha=1 − dampening)
+            buf = ops.select(k["first"], g, ops.axpy(state["momentum_buffer"] * k["mu"], g, k["undamped"]))
+            direction = ops.axpy(g, buf, k["mu"]) if self.nesterov else buf
+            if self.lr_in_momentum:
+                return param - direction, {"momentum_buffer": buf}
+            return ops.axpy(param, direction, k["neg_lr"]), {"momentum_buffer": buf}
+        # the zero initial buffer makes the first step's μ·b vanish; (1 − dampening) applies from step 2
+        damped = ops.select(k["first"], g, k["undamped"] * g) if self.dampening != 0 else g
+        buf = k["mu"] * state["momentum_buffer"] + damped
+        direction = g + k["mu"] * buf if self.nesterov else buf
+        step = direction if self.lr_in_momentum else k["lr"] * direction
         return param - step, {"momentum_buffer": buf}

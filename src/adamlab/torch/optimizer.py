@@ -210,9 +210,15 @@ class RuleOptimizer(torch.optim.Optimizer):
                 state["step"] = 0
                 state.update({k: _stored(v, p) for k, v in rule.init(param).items()})
             state["step"] += 1
-            # in the compute dtype, also after the parameter's dtype changed (model.double() mid-training), as
-            # on the fast path: mixing a float32 state into float64 arithmetic would round part of it
-            inner = {k: _real(v).to(dtype) for k, v in state.items() if k != "step"}
+            # per-element entries in the compute dtype, also after the parameter's dtype changed (model.double()
+            # mid-training), as on the fast path; other entries keep the dtype the layout declares for them
+            # (torch keeps NAdam's mu_product in its default dtype)
+            layout = rule.layout()
+            inner = {
+                k: _real(v).to(dtype) if layout.entry(k).kind == "element" else v
+                for k, v in state.items()
+                if k != "step"
+            }
             new_param, new_state = rule.step(param, grad, inner, state["step"])
             _real(p).copy_(new_param)
             state.update({k: _stored(_not_aliasing(v, grad), p) for k, v in new_state.items()})

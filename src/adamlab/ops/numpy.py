@@ -1,0 +1,78 @@
+"""The NumPy backend of :mod:`adamlab.ops` (also used for Python numbers).
+
+NumPy has no fused multiply-add, so the compound operations round each product on its own: the formulas of
+torch's ``ATEN_CPU_CAPABILITY=default`` build (lerp's two branches included). ``sqrt`` is NumPy's, correctly
+rounded. Hyperparameters may be arrays (batched runs): they broadcast like any operand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adamlab.ops import Array, Scalar, is_number
+
+
+class NumpyOps:
+    """:class:`adamlab.ops.Ops` over NumPy arrays."""
+
+    name = "numpy"
+
+    def lerp(self, a: Array, b: Array, weight: Scalar) -> Array:
+        if is_number(weight):
+            return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1 - weight)
+        small = np.abs(weight) < 0.5
+        return np.where(small, a + weight * (b - a), b - (b - a) * (1 - weight))
+
+    def addcmul(self, c: Array, a: Array, b: Array, value: Scalar) -> Array:
+        return c + (value * a) * b
+
+    def addcdiv(self, c: Array, a: Array, b: Array, value: Scalar) -> Array:
+        return c + (value * a) / b
+
+    def axpy(self, a: Array, b: Array, alpha: Scalar) -> Array:
+        return a + alpha * b
+
+    def sqrt(self, x: Array) -> Array:
+        return np.sqrt(x)
+
+    def abs(self, x: Array) -> Array:
+        return np.abs(x)
+
+    def abs_sq(self, x: Array) -> Array:
+        return x.real * x.real + x.imag * x.imag if np.iscomplexobj(x) else x * x
+
+    def sign(self, x: Array) -> Array:
+        return np.sign(x)
+
+    def maximum(self, a: Array, b: Array) -> Array:
+        return np.maximum(a, b)
+
+    def minimum(self, a: Array, b: Array) -> Array:
+        return np.minimum(a, b)
+
+    def where(self, condition: Array, x: Array, y: Array) -> Array:
+        return np.where(condition, x, y)
+
+    def select(self, flag: Scalar, x: Array, y: Array) -> Array:
+        if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":
+            return x if flag else y
+        return np.where(flag, x, y)
+
+    def zeros_like(self, x: Array) -> Array:
+        return np.zeros_like(x)
+
+    def full(self, shape: tuple[int, ...], value: float, like: Array, dtype: Any = None) -> Array:
+        return np.full(shape, value, dtype=dtype if dtype is not None else np.asarray(like).dtype)
+
+    def cast(self, x: Scalar, like: Array) -> Scalar:
+        return x if is_number(x) else np.asarray(x, dtype=np.asarray(like).dtype)
+
+    def float_dtype(self, kind: str, like: Array) -> Any:
+        if kind == "param":
+            return np.asarray(like).dtype
+        return np.dtype(np.float32) if kind == "float32" else np.dtype(np.float64)
+
+
+NUMPY_OPS = NumpyOps()
