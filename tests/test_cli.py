@@ -250,6 +250,7 @@ def test_minimize_empty_plot_name_is_an_error(capsys, tmp_path, monkeypatch):
 
 
 def test_minimize_overflowing_x_is_reported_as_such(capsys):
-    code, out, err = run_cli(["minimize", "tanh(x)", "--x0", "0", "--lr", "1e308", "--steps", "5"], capsys)
-    assert code == 0 and "status = nonfinite: stopped: x is not finite (the step overflowed) after step 1" in out
+    # Adam's first step has size lr (x1 = −1.7e308); the second, about 0.67·lr, overflows
+    code, out, err = run_cli(["minimize", "tanh(x)", "--x0", "0", "--lr", "1.7e308", "--steps", "5"], capsys)
+    assert code == 0 and "status = nonfinite: stopped: x is not finite (the step overflowed) after step 2" in out
     assert "gradient" not in out

@@ -1,18 +1,19 @@
-"""The PyTorch face's fast path (flat buffers + numba kernels) equals its rule, run by the plain path.
+"""The PyTorch face's fast path (flat buffers + generated numba kernels) equals its plain path bit for bit.
 
-Every rule is compared with ``fast=False`` (the rule applied tensor by tensor) for every option combination
-its kernel accepts, and on random layouts with thousands of tensors; float32 to a few ulp of the tensor's
-largest entry after several steps, float64 to 1e-12. (Not bitwise: torch's sqrt, which the plain path uses,
-is not correctly rounded; the kernels' is. Ill-conditioned options such as RMSprop with eps=0 amplify that
-1-ulp difference to ~9 ulp within 4 steps, hence 16.) The torch.optim contract (grad None, zero_grad, .data
-reassignment, param groups, dtypes, state dicts, torch.save) is checked on the fast path.
+The plain path runs the rule with torch's own operations; the kernels are the rule's ``update`` traced and
+compiled in the arithmetic of this process's torch CPU kernels (FMA at AVX2/AVX-512 dispatch, MKL VML's square
+root). So the comparison needs no tolerance: every rule is compared with ``fast=False`` for every option
+combination, on random layouts with thousands of tensors, and with the generic flat path (torch operations on
+the flat buffers) when no kernel applies; parameters and every state entry must be equal. CI also runs this
+file under ``ATEN_CPU_CAPABILITY=avx2`` and ``default`` and ``NUMBA_CPU_NAME=generic``. The torch.optim contract
+(grad None, zero_grad, .data reassignment, param groups, dtypes, state dicts, torch.save) is checked on the fast
+path.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import itertools
 import warnings
 
 import numpy as np
@@ -20,11 +21,11 @@ import pytest
 import torch
 
 import adamlab.torch
+from adamlab.kernels import threads
 from adamlab.torch import fast_path as fast_step
 
 pytestmark = pytest.mark.skipif(fast_step.load_kernels() is None, reason="numba is not installed")
 
-TOL = {torch.float32: 16 * torch.finfo(torch.float32).eps, torch.float64: 1e-12}
 WD_MODES = [dict(weight_decay=0.0), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True)]
 
 
@@ -35,11 +36,11 @@ def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def assert_close_runs(fast_params, plain_params, fast_opt, plain_opt, dtype=None) -> None:
+def assert_identical_runs(fast_params, plain_params, fast_opt, plain_opt) -> None:
+    """Parameters and every state entry equal bit for bit (and of the same dtype and shape)."""
     for i, (p, q) in enumerate(zip(fast_params, plain_params, strict=True)):
-        tol = TOL[dtype or p.dtype]
         assert p.dtype == q.dtype and p.shape == q.shape
-        assert max_rel_diff(p, q) <= tol, f"param {i}: {max_rel_diff(p, q):.2e}"
+        assert torch.equal(p, q), f"param {i}: differs by {max_rel_diff(p, q):.2e} relative"
         s, r = fast_opt.state[p], plain_opt.state[q]
         assert s.keys() == r.keys(), (i, s.keys(), r.keys())
         for k, v in r.items():
@@ -47,7 +48,14 @@ def assert_close_runs(fast_params, plain_params, fast_opt, plain_opt, dtype=None
                 assert s[k] == v
             else:
                 assert s[k].shape == v.shape and s[k].dtype == v.dtype, (i, k)
-                assert max_rel_diff(s[k], v) <= tol, f"param {i} state {k}: {max_rel_diff(s[k], v):.2e}"
+                assert torch.equal(s[k], v), f"param {i} state {k}: differs by {max_rel_diff(s[k], v):.2e} relative"
+
+
+def kernel_of(opt, group=0):
+    """The generated kernel the fast path runs for a param group (None: the generic flat path)."""
+    fast = opt._fast
+    dtype = fast.buffers[0].segments[0].flat.dtype
+    return fast.info(opt.rule_for(opt.param_groups[group])).kernels.get(dtype)
 
 
 def in_flat_buffers(opt, params) -> bool:
@@ -94,59 +102,91 @@ def run_pair(name, groups_kw, shapes_per_group, dtype, steps=4, seed=0, none_rat
     return flat_f, flat_p, fast, plain
 
 
-# --- every option combination each kernel accepts -------------------------------------------------------------
+# --- every pair of options each rule has ---------------------------------------------------------------------
+
+
+def covering(factors: dict[str, list], seed: int = 0) -> list[dict]:
+    """Option combinations in which every value of every factor, and every pair of two factors' values, occurs
+    (a greedy pairwise covering design): each kernel structure is compiled once, and a full product would make
+    hundreds. A factor's values are dicts of options (several options that must change together)."""
+    names = list(factors)
+    uncovered = {
+        (a, i, b, j)
+        for x, a in enumerate(names)
+        for b in names[x + 1 :]
+        for i in range(len(factors[a]))
+        for j in range(len(factors[b]))
+    }
+    rng = np.random.default_rng(seed)
+    rows = []
+    while uncovered:
+        best, gain = None, -1
+        for _ in range(64):
+            pick = {n: int(rng.integers(len(factors[n]))) for n in names}
+            a, i, b, j = next(iter(uncovered))  # each candidate covers at least one pair still open
+            pick[a], pick[b] = i, j
+            covered = sum((x, pick[x], y, pick[y]) in uncovered for k, x in enumerate(names) for y in names[k + 1 :])
+            if covered > gain:
+                best, gain = pick, covered
+        uncovered -= {(x, best[x], y, best[y]) for k, x in enumerate(names) for y in names[k + 1 :]}
+        rows.append(best)
+    out = []
+    for row in rows:
+        options: dict = {}
+        for n in names:
+            options.update(factors[n][row[n]])
+        out.append(options)
+    return out
+
+
+def flag(name: str, *values: object) -> list[dict]:
+    return [{name: v} for v in (values or (False, True))]
 
 
 def option_grid(name):
-    """All flag combinations of the rule's kernel (coefficient-only options vary along)."""
-    out = []
+    """Pairwise-covering option combinations of each rule (see :func:`covering`)."""
+    common = {"maximize": flag("maximize"), "decay": WD_MODES}
     if name in ("Adam", "AdamW"):
-        amsgrad = [dict(amsgrad=False), dict(amsgrad=True), dict(amsgrad=True, amsgrad_max_of="v_hat")]
-        for i, (mx, wd, ams, nest, eh, eps) in enumerate(
-            itertools.product([False, True], WD_MODES, amsgrad, [False, True], [False, True], [1e-8, 0.0])
-        ):
-            out.append(
-                dict(maximize=mx, **wd, **ams, nesterov=nest, eps_hat=eh, eps=eps, bias_correction=i % 3 != 0)
-                | (dict(eps_root=1e-9) if i % 5 == 0 else {})
-            )
-        if name == "AdamW":
-            out = out[::6]  # AdamW runs Adam's kernel: a sample is enough
+        factors = {
+            **common,
+            "amsgrad": [dict(amsgrad=False), dict(amsgrad=True), dict(amsgrad=True, amsgrad_max_of="v_hat")],
+            "nesterov": flag("nesterov"),
+            "eps_hat": flag("eps_hat"),
+            "eps": flag("eps", 1e-8, 0.0),
+            "bias_correction": flag("bias_correction"),
+            "eps_root": flag("eps_root", 0.0, 1e-9),
+        }
     elif name == "Adamax":
-        for mx, wd, eim, eps in itertools.product([False, True], WD_MODES, [False, True], [1e-8, 0.0]):
-            out.append(dict(maximize=mx, **wd, eps_in_max=eim, eps=eps))
+        factors = {**common, "eps_in_max": flag("eps_in_max"), "eps": flag("eps", 1e-8, 0.0)}
     elif name == "NAdam":
-        for mx, wd, sched, eps in itertools.product([False, True], WD_MODES, [False, True], [1e-8, 0.0]):
-            out.append(dict(maximize=mx, **wd, momentum_schedule=sched, eps=eps, momentum_decay=0.004 if sched else 1))
+        schedule = [dict(momentum_schedule=True, momentum_decay=0.004), dict(momentum_schedule=False, momentum_decay=1)]
+        factors = {**common, "schedule": schedule, "eps": flag("eps", 1e-8, 0.0)}
     elif name == "RAdam":
-        for i, (mx, wd, nest, eh, eps) in enumerate(
-            itertools.product([False, True], WD_MODES, [False, True], [False, True], [1e-8, 0.0])
-        ):
-            out.append(
-                dict(maximize=mx, **wd, nesterov=nest, eps_hat=eh, eps=eps, betas=(0.9, 0.5))
-                | dict(threshold=[4.0, 5.0][i % 2], threshold_inclusive=i % 3 == 0, eps_root=[0.0, 1e-9][i % 2])
-            )
+        factors = {
+            **common,
+            "nesterov": flag("nesterov"),
+            "eps_hat": flag("eps_hat"),
+            "eps": flag("eps", 1e-8, 0.0),
+            "threshold": [dict(threshold=4.0, betas=(0.9, 0.5)), dict(threshold=5.0, betas=(0.9, 0.5))],
+            "inclusive": flag("threshold_inclusive"),
+            "eps_root": flag("eps_root", 0.0, 1e-9),
+        }
     elif name == "SGD":
-        momenta = [dict(momentum=0.0)] + [
-            dict(momentum=0.9, **extra, lr_in_momentum=lim)
-            for extra in (dict(), dict(dampening=0.3), dict(nesterov=True))
-            for lim in (False, True)
-        ]
-        for mx, wd, mom in itertools.product([False, True], WD_MODES, momenta):
-            out.append(dict(maximize=mx, **wd, **mom, lr=0.01))
+        momenta = [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, dampening=0.3),
+                   dict(momentum=0.9, nesterov=True)]  # fmt: skip
+        factors = {**common, "momentum": momenta, "lr_in_momentum": flag("lr_in_momentum"), "lr": flag("lr", 0.01)}
     elif name == "Adagrad":
-        for i, (mx, wd, eis, eps) in enumerate(itertools.product([False, True], WD_MODES, [False, True], [1e-10, 0.0])):
-            out.append(dict(maximize=mx, **wd, eps_in_sqrt=eis, eps=eps, lr_decay=[0.0, 0.1][i % 2]))
+        initial = flag("initial_accumulator_value", 0.0, 0.1)
+        factors = {**common, "eps_in_sqrt": flag("eps_in_sqrt"), "eps": flag("eps", 1e-10, 0.0),
+                   "lr_decay": flag("lr_decay", 0.0, 0.1), "initial": initial}  # fmt: skip
     elif name == "RMSprop":
-        for mx, wd, cen, eis, lim, mom, eps in itertools.product(
-            [False, True], WD_MODES, [False, True], [False, True], [False, True], [0.0, 0.9], [1e-8, 0.0]
-        ):
-            out.append(
-                dict(maximize=mx, **wd, centered=cen, eps_in_sqrt=eis, lr_in_momentum=lim, momentum=mom, eps=eps)
-            )
-    elif name == "Adadelta":
-        for mx, wd in itertools.product([False, True], WD_MODES):
-            out.append(dict(maximize=mx, **wd))
-    return out
+        factors = {**common, "centered": flag("centered"), "eps_in_sqrt": flag("eps_in_sqrt"),
+                   "lr_in_momentum": flag("lr_in_momentum"), "momentum": flag("momentum", 0.0, 0.9),
+                   "eps": flag("eps", 1e-8, 0.0)}  # fmt: skip
+    else:  # Adadelta
+        factors = common
+    grid = covering(factors, seed=len(name))
+    return grid[::2] if name == "AdamW" else grid  # AdamW shares Adam's update: a sample is enough
 
 
 NAMES = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SGD", "Adagrad", "RMSprop", "Adadelta"]
@@ -161,9 +201,9 @@ def test_every_kernel_option_combination_equals_the_rule(name, dtype):
     for i, options in enumerate(grid):
         other = {**options, "lr": options.get("lr", 1e-3) * 3}  # group 1: other hyperparameters
         fast_params, plain_params, fast, plain = run_pair(name, [options, other], SMALL_LAYOUT, dtype, seed=i)
-        assert fast._fast.buffers and fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is not None
+        assert fast._fast.buffers and kernel_of(fast) is not None
         try:
-            assert_close_runs(fast_params, plain_params, fast, plain)
+            assert_identical_runs(fast_params, plain_params, fast, plain)
         except AssertionError as error:
             raise AssertionError(f"{name} {options}: {error}") from None
 
@@ -180,7 +220,7 @@ def test_random_layouts_with_thousands_of_tensors(name, dtype):
     kws = [{**kw, "lr": kw.get("lr", 1e-3) * (1 + i)} for i, kw in enumerate(kws)]
     fast_params, plain_params, fast, plain = run_pair(name, kws, shapes, dtype, steps=3, seed=5, none_rate=0.1)
     assert sum(len(s.params) for b in fast._fast.buffers for s in b.segments) == sum(counts)
-    assert_close_runs(fast_params, plain_params, fast, plain)
+    assert_identical_runs(fast_params, plain_params, fast, plain)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -197,7 +237,7 @@ def test_flat_gradients_run_each_segment_as_one_tensor(name, monkeypatch):
         name, kws, shapes, torch.float64, steps=4, seed=3, none_rate=0.0, modes=("flat",)
     )
     assert any(r is not None for r in results), "the one-tensor route was never taken"
-    assert_close_runs(fast_params, plain_params, fast, plain)
+    assert_identical_runs(fast_params, plain_params, fast, plain)
     before = [p.detach().clone() for p in fast_params]
     state = copy.deepcopy(fast.state_dict())
     fast.zero_grad(set_to_none=False)
@@ -216,29 +256,30 @@ def test_flat_gradients_run_each_segment_as_one_tensor(name, monkeypatch):
 def test_generic_flat_path_equals_the_rule(name, monkeypatch):
     """Without numba (or a kernel), the rule itself runs on chunks of the flat views."""
     monkeypatch.setattr(fast_step, "load_kernels", lambda: None)
-    monkeypatch.setattr(fast_step, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(threads, "MIN_PER_THREAD", 1)
     options = option_grid(name)[3]
     fast_params, plain_params, fast, plain = run_pair(name, [options, options], SMALL_LAYOUT, torch.float64)
     assert fast._fast.kernels is None and fast._fast.buffers
-    assert_close_runs(fast_params, plain_params, fast, plain)
+    assert_identical_runs(fast_params, plain_params, fast, plain)
 
 
 @pytest.mark.parametrize("mode", ["ema", "polyak"])
-def test_averaging_takes_the_generic_flat_path(mode):
+def test_averaging_runs_a_generated_kernel(mode):
+    """Averaged is a rule like any other: its kernel is generated from the wrapped rule's update and the average."""
     kw = dict(averaging=mode, averaging_decay=0.9)
     fast_params, plain_params, fast, plain = run_pair("Adam", [kw, kw], SMALL_LAYOUT, torch.float32, steps=5)
-    assert fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is None
-    assert_close_runs(fast_params, plain_params, fast, plain)
+    assert kernel_of(fast) is not None and "param_avg" in kernel_of(fast).state_names
+    assert_identical_runs(fast_params, plain_params, fast, plain)
     with fast.averaged_parameters(), plain.averaged_parameters():
         for p, q in zip(fast_params, plain_params, strict=True):
-            assert max_rel_diff(p, q) <= TOL[torch.float32]
+            assert torch.equal(p, q)
 
 
 def test_tensor_hyperparameter_takes_the_generic_flat_path():
     kw = dict(lr=torch.tensor(0.01, dtype=torch.float64))
     fast_params, plain_params, fast, plain = run_pair("Adam", [kw, {}], SMALL_LAYOUT, torch.float64)
-    assert fast._fast.info(fast.rule_for(fast.param_groups[0])).plan is None
-    assert_close_runs(fast_params, plain_params, fast, plain)
+    assert kernel_of(fast) is None  # a tensor lr: no kernel, torch's operations on the flat buffers
+    assert_identical_runs(fast_params, plain_params, fast, plain)
 
 
 # --- the torch.optim contract on the fast path --------------------------------------------------------------
@@ -297,7 +338,7 @@ def test_zero_grad_and_training_match_the_plain_path(set_to_none):
     ref.load_state_dict(model.state_dict())
     train(model, x, opt, 5, set_to_none)
     train(ref, x, ref_opt, 5, set_to_none)
-    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    assert_identical_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
     opt.zero_grad(set_to_none=set_to_none)
     for p in model.parameters():
         assert p.grad is None if set_to_none else torch.equal(p.grad, torch.zeros_like(p))
@@ -323,7 +364,7 @@ def test_reassigned_data_is_detected():
     train(model, x, opt, 2)
     train(ref, x, ref_opt, 2)
     assert not torch.equal(model[0].weight, new)  # the new tensor was stepped, not a stale slot
-    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    assert_identical_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
     assert in_flat_buffers(opt, model.parameters())  # moved in again
 
 
@@ -343,7 +384,7 @@ def test_mixed_dtypes_and_low_precision_parameters():
     assert {(b.dtype, len(b.params)) for b in fast._fast.buffers} == {(torch.float32, 2), (torch.float64, 2)}
     assert fast._fast.plain == [[fast_params[2]]]
     assert torch.equal(fast_params[2], plain_params[2])
-    assert_close_runs(fast_params[:2] + fast_params[3:], plain_params[:2] + plain_params[3:], fast, plain)
+    assert_identical_runs(fast_params[:2] + fast_params[3:], plain_params[:2] + plain_params[3:], fast, plain)
     assert fast.state[fast_params[2]]["exp_avg"].dtype == torch.float32
 
 
@@ -406,7 +447,7 @@ def test_noncontiguous_and_sparse_gradients():
     assert not p.grad.is_contiguous()
     fast.step()
     plain.step()
-    assert_close_runs([p], [q], fast, plain)
+    assert_identical_runs([p], [q], fast, plain)
     p.grad = torch.eye(3, dtype=torch.float64).to_sparse()
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
         fast.step()
@@ -426,7 +467,7 @@ def test_add_param_group_keeps_state():
         extra.grad, extra_ref.grad = torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
         train(model, x, opt, 1, set_to_none=False)
         train(ref, x, ref_opt, 1, set_to_none=False)
-    assert_close_runs([*model.parameters(), extra], [*ref.parameters(), extra_ref], opt, ref_opt)
+    assert_identical_runs([*model.parameters(), extra], [*ref.parameters(), extra_ref], opt, ref_opt)
 
 
 def test_model_state_dict_and_torch_save():
@@ -513,7 +554,7 @@ def test_new_parameter_objects_over_the_same_memory_are_stepped():
     train(model, x, opt, 2)
     train(ref, x, ref_opt, 2)
     assert not torch.equal(model[0].weight, before)
-    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    assert_identical_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
 
 
 def test_memory_of_an_old_optimizer_is_not_pinned_by_a_frozen_parameter():
@@ -535,7 +576,9 @@ def test_memory_of_an_old_optimizer_is_not_pinned_by_a_frozen_parameter():
     opt = adamlab.torch.SGD([big], lr=0.1)
     opt.step()
     gc.collect()
-    assert small.data_ptr() not in old and big.data_ptr() not in old  # nothing holds the old buffer
+    # nothing pins the old buffer: each parameter's storage holds its own bytes only (addresses are no test:
+    # the allocator may hand the freed range to the new buffer)
+    assert small.untyped_storage().nbytes() == 3 * 4 and big.untyped_storage().nbytes() == 1000 * 4
     assert torch.equal(small, torch.full((3,), -0.1)) and torch.equal(big, torch.full((1000,), -0.2))
 
 
@@ -551,7 +594,7 @@ def test_optimizer_survives_deepcopy_pickle_and_load_hooks():
         train(pair["model"], x, pair["opt"], 3)
     train(model, x, opt, 3)
     for pair in (twin, restored):
-        assert_close_runs(list(pair["model"].parameters()), list(model.parameters()), pair["opt"], opt)
+        assert_identical_runs(list(pair["model"].parameters()), list(model.parameters()), pair["opt"], opt)
     calls = []
     opt.register_load_state_dict_pre_hook(lambda o, sd: calls.append("pre"))
     opt.register_load_state_dict_post_hook(lambda o: calls.append("post"))
@@ -598,7 +641,7 @@ def test_optimizer_state_dict_interchanges_with_the_plain_path(name, direction):
     opt2.load_state_dict(torch.load(buffer))
     train(model, x, opt, 3)
     train(clone, x, opt2, 3)
-    assert_close_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
+    assert_identical_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
     if dst_fast:  # the loaded state was moved into the flat state arrays
         key = next(k for k in opt2.state[clone[0].weight] if k != "step")
         assert len({opt2.state[p][key].untyped_storage().data_ptr() for p in clone.parameters()}) == 1
@@ -618,7 +661,7 @@ def test_state_edits_from_outside_are_taken_in():
     train(model, x, opt, 2)
     train(ref, x, ref_opt, 2)
     assert opt.state[model[2].weight]["step"] == 12 and opt.state[model[2].bias]["step"] == 2
-    assert_close_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
+    assert_identical_runs(list(model.parameters()), list(ref.parameters()), opt, ref_opt)
 
 
 def test_export_import_state_round_trip():
@@ -632,7 +675,7 @@ def test_export_import_state_round_trip():
     adamlab.torch.import_state(opt2, checkpoint)
     train(model, x, opt, 2)
     train(clone, x, opt2, 2)
-    assert_close_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
+    assert_identical_runs(list(clone.parameters()), list(model.parameters()), opt2, opt)
 
 
 def test_nonfinite_gradient_changes_nothing_on_the_fast_path():

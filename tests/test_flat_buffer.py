@@ -1,4 +1,4 @@
-"""Flat buffers, segments and kernel plans: the machinery under the fast path, piece by piece."""
+"""Flat buffers and segments: the machinery under the fast path, piece by piece."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from adamlab import rules
-from adamlab.kernels.kernel_plans import plan_for
 from adamlab.torch import flat_buffer
 from adamlab.torch.flat_buffer import FlatBuffer, movable
 
@@ -55,7 +53,7 @@ def test_movable():
 def test_state_views_dicts_and_adoption():
     ps = params((2, 2), (3,))
     segment = FlatBuffer([(0, ps)]).segments[0]
-    segment.allocate_state(("exp_avg", "exp_avg_sq"), ("mu_product",))
+    segment.allocate_state(("exp_avg", "exp_avg_sq"), {"mu_product": torch.float32})
     assert segment.state.shape == (2, 7)
     d = segment.start(1)
     assert set(d) == {"step", "exp_avg", "exp_avg_sq", "mu_product"} and d["exp_avg"].shape == (3,)
@@ -113,36 +111,6 @@ def test_point_grads_to_flat():
     buffer.point_grads_to_flat()
     ptrs, has, _ = buffer.segments[0].grad_table("Opt")
     assert has is None and ptrs is buffer.segments[0].flat_grad_ptrs  # in place: no per-tensor address
-
-
-def test_kernel_plans():
-    assert plan_for(rules.Adam(preset="torch")).kernel == "adam"
-    assert plan_for(rules.AdamW(preset="torch")).kernel == "adam"
-
-    class MyAdam(rules.Adam):  # a subclass may change the math: no kernel
-        pass
-
-    assert plan_for(MyAdam(preset="torch")) is None
-    assert plan_for(rules.Averaged(rules.Adam(preset="torch"))) is None
-    assert plan_for(rules.Adam(lr=torch.tensor(0.1), preset="torch")) is None
-    plan = plan_for(rules.Adam(lr=0.1, betas=(0.5, 0.9), preset="torch"))
-    one = plan.rows(np.array([3, 3, 3]), None, None)
-    assert one.shape == (1, 12) and one[0, 8] == 1 - 0.5**3 and one[0, 11] == 0.1 / (1 - 0.5**3)
-    per_tensor = plan.rows(np.array([3, 1, 2]), np.array([True, False, True]), None)
-    assert per_tensor.shape == (3, 12) and per_tensor[0, 8] == 1 - 0.5**3 and per_tensor[2, 8] == 1 - 0.5**2
-
-
-def test_nadam_plan_keeps_the_mu_product_per_tensor():
-    rule = rules.NAdam(preset="torch")
-    plan = plan_for(rule)
-    mu_product = np.ones(2, dtype=np.float32)
-    rows = plan.rows(np.array([1, 1]), None, mu_product)
-    state = rule.init(torch.zeros(1))
-    _, state = rule.step(torch.zeros(1), torch.ones(1), state, 1)
-    assert mu_product[0] == state["mu_product"].item() and rows[0, 10] == 1 - state["mu_product"].item()
-    rows = plan.rows(np.array([2, 1]), np.array([True, False]), mu_product)
-    _, state = rule.step(torch.zeros(1), torch.ones(1), state, 2)
-    assert mu_product[0] == state["mu_product"].item() and mu_product[1] != mu_product[0]
 
 
 def test_placed_parameters_are_forgotten_when_they_go_or_move():

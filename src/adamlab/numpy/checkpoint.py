@@ -42,10 +42,18 @@ def import_state(optimizer: Any, checkpoint: dict[str, Any], params: Any = None,
         names, dtypes = None, [None] * len(shapes)
     step, states = read_checkpoint(checkpoint, optimizer.rule, shapes, names, strict=strict)
     optimizer.t = step
+    layout = optimizer.rule.layout()
     optimizer.state = [
-        {k: v.astype(dtype) if dtype is not None else v for k, v in s.items()}
+        {k: v.astype(_entry_dtype(layout.entry(k), dtype)) if dtype is not None else v for k, v in s.items()}
         for s, dtype in zip(states, dtypes, strict=True)
     ]
+
+
+def _entry_dtype(entry: Any, param_dtype: np.dtype) -> np.dtype:
+    """The dtype a state entry is kept in: the parameter's, or the one the rule's layout declares."""
+    from adamlab.ops.numpy import NUMPY_OPS
+
+    return param_dtype if entry.dtype == "param" else NUMPY_OPS.float_dtype(entry.dtype, np.zeros((), param_dtype))
 
 
 register_face("numpy", lambda obj: isinstance(obj, NumpyOptimizer), export_state, import_state)

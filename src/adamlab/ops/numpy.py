@@ -72,7 +72,9 @@ class NumpyOps:
     def float_dtype(self, kind: str, like: Array) -> Any:
         if kind == "param":
             return np.asarray(like).dtype
-        return np.dtype(np.float32) if kind == "float32" else np.dtype(np.float64)
+        # "default": torch's default float dtype (float32), which a state entry declares to follow torch.optim
+        # (NumPy's own default is float64, but then a torch-preset run would not continue torch's bits)
+        return np.dtype(np.float32)
 
 
 NUMPY_OPS = NumpyOps()

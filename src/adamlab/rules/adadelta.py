@@ -14,6 +14,7 @@ from adamlab.rules.base import (
     StateLayout,
     check_flag,
     check_number,
+    nonzero,
     per_element,
 )
 from adamlab.rules.moments import decay_weights, ema_square, l2_gradient
@@ -65,7 +66,7 @@ class Adadelta(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:

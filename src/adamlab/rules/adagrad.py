@@ -17,6 +17,7 @@ from adamlab.rules.base import (
     check_flag,
     check_number,
     guard_zero,
+    nonzero,
 )
 from adamlab.rules.moments import decay_weights, l2_gradient
 
@@ -56,6 +57,7 @@ class Adagrad(Rule):
     eps_in_sqrt: bool | None = None
 
     name = "adagrad"
+    supports_complex = True
     defaults = dict(
         lr=1e-2,
         lr_decay=0.0,
@@ -92,7 +94,7 @@ class Adagrad(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:
@@ -101,6 +103,6 @@ class Adagrad(Rule):
             s = ops.addcmul(state["sum"], g, g, 1)
             denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
             return ops.addcdiv(param, g, guard_zero(ops, denom, self.eps), k["neg_clr"]), {"sum": s}
-        s = state["sum"] + g * g
+        s = state["sum"] + ops.abs_sq(g)
         denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
         return param - cast_like(k["clr"], g) * g / guard_zero(ops, denom, self.eps), {"sum": s}

@@ -20,6 +20,7 @@ from adamlab.rules.base import (
     check_number,
     guard_zero,
     like_step,
+    nonzero,
     per_element,
     scalar_sqrt,
 )
@@ -89,6 +90,7 @@ class Adam(Rule):
     nesterov: bool | None = None
 
     name = "adam"
+    supports_complex = True
     defaults = dict(
         lr=1e-3,
         betas=(0.9, 0.999),
@@ -131,6 +133,7 @@ class Adam(Rule):
         lr, wd = self.lr, self.weight_decay
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
         k["keep"] = 1 - lr * wd  # torch's decoupled decay θ·(1 − lr·λ)
+        k["eps_root"] = self.eps_root
         if self.preset == "keras":  # Keras: β^t, α in the variable's dtype (t arrives as a 0-d array of it)
             b1_power, b2_power = like_step(b1, t) ** t, like_step(b2, t) ** t
             bc1, bc2 = (1 - b1_power, 1 - b2_power) if self.bias_correction else (1.0, 1.0)
@@ -151,8 +154,8 @@ class Adam(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        decoupled = self.weight_decay != 0 and self.decoupled_weight_decay
-        if self.weight_decay != 0 and not self.decoupled_weight_decay:
+        decoupled = nonzero(self.weight_decay) and self.decoupled_weight_decay
+        if nonzero(self.weight_decay) and not self.decoupled_weight_decay:
             g = l2_gradient(ops, order, g, param, k["wd"])
         if decoupled and order != "optax":  # optax adds λθ to the update instead (below)
             param = decay_weights(ops, order, param, k)
@@ -183,11 +186,11 @@ class Adam(Rule):
     def _torch_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
         """torch.optim.Adam's for-loop path: ``θ.addcdiv_(m, √v/√bc2 + ε, value=−lr/bc1)``."""
         if self.eps_hat and not self.nesterov:  # α_t·m/(√v + ε̂)
-            denom = ops.sqrt(v + self.eps_root if self.eps_root else v) + k["eps"]
+            denom = ops.sqrt(v + k["eps_root"] if nonzero(self.eps_root) else v) + k["eps"]
             return ops.addcdiv(p, m, guard_zero(ops, denom, self.eps), k["neg_scale_hat"])
-        if self.nesterov or self.eps_root or corrected:  # conventions torch lacks, in torch's operations
+        if self.nesterov or nonzero(self.eps_root) or corrected:  # conventions torch lacks, in torch's operations
             v_hat = v if corrected or self.eps_hat else v / k["bc2"]
-            denom = ops.sqrt(v_hat + self.eps_root if self.eps_root else v_hat) + k["eps"]
+            denom = ops.sqrt(v_hat + k["eps_root"] if nonzero(self.eps_root) else v_hat) + k["eps"]
             if self.nesterov:
                 m_dir = self._m_hat(ops, k, m, g)
                 scale = -(k["lr"] * scalar_sqrt(k["bc2"])) if self.eps_hat else -k["lr"]
@@ -201,9 +204,9 @@ class Adam(Rule):
         if not self.eps_hat or self.nesterov or corrected:  # Algorithm 1's ε in Keras's operations
             m_dir = self._m_hat(ops, k, m, g)
             v_hat = v if corrected else _div(ops, v, k["bc2"])
-            denom = ops.sqrt(v_hat + self.eps_root if self.eps_root else v_hat) + k["eps"]
+            denom = ops.sqrt(v_hat + k["eps_root"] if nonzero(self.eps_root) else v_hat) + k["eps"]
             return p - (m_dir * k["lr"]) / guard_zero(ops, denom, self.eps)
-        denom = ops.sqrt(v + self.eps_root if self.eps_root else v) + k["eps"]
+        denom = ops.sqrt(v + k["eps_root"] if nonzero(self.eps_root) else v) + k["eps"]
         if ops.name == "torch":  # Keras's torch backend: torch._foreach_add_(θ, (m·α)/(√v + ε), alpha=−1)
             return ops.axpy(p, (m * k["alpha"]) / guard_zero(ops, denom, self.eps), -1)
         return p - (m * k["alpha"]) / guard_zero(ops, denom, self.eps)
@@ -214,10 +217,10 @@ class Adam(Rule):
         """optax.scale_by_adam, [add_decayed_weights], scale_by_learning_rate: u = −lr·(m̂/(√(v̂+ε_r)+ε) [+ λθ])."""
         m_hat = self._m_hat(ops, k, m, g)
         if self.eps_hat:  # the ε̂ form in optax's operations
-            u = m_hat * scalar_sqrt(k["bc2"]) / guard_zero(ops, ops.sqrt(v + self.eps_root) + k["eps"], self.eps)
+            u = m_hat * scalar_sqrt(k["bc2"]) / guard_zero(ops, ops.sqrt(v + k["eps_root"]) + k["eps"], self.eps)
         else:
             v_hat = v if corrected else _div(ops, v, k["bc2"])
-            u = m_hat / guard_zero(ops, ops.sqrt(v_hat + self.eps_root) + k["eps"], self.eps)
+            u = m_hat / guard_zero(ops, ops.sqrt(v_hat + k["eps_root"]) + k["eps"], self.eps)
         if decoupled:
             u = u + k["wd"] * p
         return apply_increment(p, -k["lr"] * u)
@@ -225,11 +228,11 @@ class Adam(Rule):
     def _paper_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
         """Algorithm 1: θ ← θ − α·m̂/(√v̂ + ε) (or the ε̂ form α_t·m/(√v + ε̂))."""
         if self.eps_hat and not self.nesterov and not corrected:
-            denom = ops.sqrt(v + self.eps_root) + k["eps"]
+            denom = ops.sqrt(v + k["eps_root"]) + k["eps"]
             return p - k["scale_hat"] * m / guard_zero(ops, denom, self.eps)
         m_dir = self._m_hat(ops, k, m, g)
         v_hat = v if corrected or self.eps_hat else _div(ops, v, k["bc2"])
-        denom = ops.sqrt(v_hat + self.eps_root) + k["eps"]
+        denom = ops.sqrt(v_hat + k["eps_root"]) + k["eps"]
         scale = k["lr"] * scalar_sqrt(k["bc2"]) if self.eps_hat else k["lr"]
         return p - scale * m_dir / guard_zero(ops, denom, self.eps)
 

@@ -17,6 +17,7 @@ from adamlab.rules.base import (
     check_flag,
     check_number,
     guard_zero,
+    nonzero,
     per_element,
 )
 from adamlab.rules.moments import decay_weights, ema, l2_gradient
@@ -55,6 +56,7 @@ class Adamax(Rule):
     eps_in_max: bool | None = None
 
     name = "adamax"
+    supports_complex = True
     defaults = dict(
         lr=2e-3,
         betas=(0.9, 0.999),
@@ -92,7 +94,7 @@ class Adamax(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:

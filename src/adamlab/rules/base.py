@@ -59,8 +59,8 @@ class StateEntry:
         kind: ``"element"`` (the parameter's shape, updated elementwise by :meth:`Rule.update`), ``"scalar"``
             (0-d, updated by :meth:`Rule.coefficients`) or ``"shaped"`` (the shape ``shape(param_shape)``).
         fill: initial value.
-        dtype: ``"param"`` (the dtype the rule computes in), ``"float32"``, or ``"default"`` (the array
-            library's default float dtype: torch's ``torch.get_default_dtype()``).
+        dtype: ``"param"`` (the dtype the rule computes in), ``"float32"``, or ``"default"`` (torch's default
+            float dtype, ``torch.get_default_dtype()``, on torch; float32 on NumPy; JAX's default float on JAX).
         shape: for ``"shaped"`` entries, the entry's shape for a parameter of shape ``param_shape``.
     """
 
@@ -128,6 +128,9 @@ class Rule:
     #: True when :meth:`update` is elementwise: each output element depends only on the same element of the
     #: parameter, the gradient and the per-element state (and on scalars), so a kernel can be generated from it
     elementwise: ClassVar[bool] = True
+    #: True when :meth:`update` is right for complex arrays (|g|² as g·conj(g), as optax computes it); the torch
+    #: face steps complex parameters as pairs of reals instead, as torch.optim does
+    supports_complex: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -297,13 +300,24 @@ def check_flag(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be True or False; got {value!r}")
 
 
+def nonzero(x: Any) -> bool:
+    """A static branch on a hyperparameter: False only for a host number 0. An array hyperparameter (batched,
+    or traced by ``optax.inject_hyperparams``) has no value to branch on, so its term is always computed."""
+    return not (is_number(x) and x == 0)
+
+
+def positive(x: Any) -> bool:
+    """A static branch on a hyperparameter: False only for a host number ≤ 0 (arrays: see :func:`nonzero`)."""
+    return not (is_number(x) and x <= 0)
+
+
 def guard_zero(ops: Ops, denom: Array, eps: Any) -> Array:
-    """Guard a denominator √(·) + ε of an adaptive rule when ε = 0 (a static decision on the rule's ε).
+    """Guard a denominator √(·) + ε of an adaptive rule when ε may be 0 (a static decision on the rule's ε).
 
     A zero denominator then means every gradient so far was 0, so the numerator is 0 too: dividing by 1
-    there makes the step 0 instead of 0/0. With ε > 0 the denominator is returned unchanged.
+    there makes the step 0 instead of 0/0. With a host ε > 0 the denominator is returned unchanged.
     """
-    return ops.where(denom > 0, denom, 1.0) if is_number(eps) and eps == 0 else denom
+    return denom if is_number(eps) and eps != 0 else ops.where(denom > 0, denom, 1.0)
 
 
 # --- the step count t: a Python int on the host, or a 0-d array (traced by jax.jit, Keras's count) ---------

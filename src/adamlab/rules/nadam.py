@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adamlab.ops import Ops, is_number
+import numpy as np
+
+from adamlab.ops import Ops
 from adamlab.rules.base import (
     Array,
     Coefficients,
@@ -19,6 +21,7 @@ from adamlab.rules.base import (
     check_number,
     guard_zero,
     is_host_step,
+    nonzero,
     per_element,
 )
 from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
@@ -75,6 +78,7 @@ class NAdam(Rule):
     momentum_schedule: bool | None = None
 
     name = "nadam"
+    supports_complex = True
     defaults = dict(
         lr=2e-3,
         betas=(0.9, 0.999),
@@ -121,7 +125,7 @@ class NAdam(Rule):
             mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
             prior = state["mu_product"]  # rounded to Π's dtype, as torch's mu_product *= mu
             product = k["mu_product"] = prior * cast_like(mu, prior)
-            if is_host_step(t):  # torch: host floats from _get_value(mu_product)
+            if is_host_step(t) and np.ndim(product) == 0:  # torch: host floats from _get_value(mu_product)
                 value = float(product)
                 bc, bc_next = 1.0 - value, 1.0 - value * mu_next
             else:
@@ -138,7 +142,7 @@ class NAdam(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:
@@ -146,7 +150,7 @@ class NAdam(Rule):
         m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
         v = ema_square(ops, order, state["exp_avg_sq"], g, k["b2"], k["w2"])
         new_state = {"exp_avg": m, "exp_avg_sq": v}
-        if order == "torch" and is_number(k["g_value"]):  # torch.optim.NAdam's for-loop path
+        if order == "torch":  # torch.optim.NAdam's for-loop path
             denom = guard_zero(ops, ops.sqrt(v / k["bc2"]) + k["eps"], self.eps)
             return ops.addcdiv(ops.addcdiv(param, g, denom, k["g_value"]), m, denom, k["m_value"]), new_state
         m_bar = nesterov_moment(m, g, cast_like(k["mu"], m), cast_like(k["mu_next"], m),

@@ -18,6 +18,7 @@ from adamlab.rules.base import (
     check_number,
     guard_zero,
     is_host_step,
+    nonzero,
     per_element,
     scalar_sqrt,
 )
@@ -72,6 +73,7 @@ class RAdam(Rule):
     nesterov: bool | None = None
 
     name = "radam"
+    supports_complex = True
     defaults = dict(
         lr=1e-3,
         betas=(0.9, 0.999),
@@ -110,6 +112,7 @@ class RAdam(Rule):
         lr, wd = self.lr, self.weight_decay
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
         k["keep"] = 1 - lr * wd
+        k["eps_root"] = self.eps_root
         bc1, bc2 = 1 - b1**t, 1 - b2**t
         k.update(bc1=bc1, bc2=bc2, bc1_next=1 - b1 ** (t + 1), bc2_sqrt=bc2**0.5)
         # ρ_t in the step's own precision (host float64, or the traced count's float type), as torch and optax
@@ -130,7 +133,7 @@ class RAdam(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:
@@ -142,14 +145,14 @@ class RAdam(Rule):
             m_hat = nesterov_moment(m, g, k["b1"], k["b1"], cast_like(k["bc1"], m), cast_like(k["bc1_next"], m))
         else:
             m_hat = m / cast_like(k["bc1"], m)
-        if order == "torch" and not self.nesterov and self.eps_hat and not self.eps_root:
+        if order == "torch" and not self.nesterov and self.eps_hat and not nonzero(self.eps_root):
             # torch.optim.RAdam: param.add_(m̂·lr·(√bc2/(√v + ε))·r, alpha=−1), or param.add_(m̂·lr, alpha=−1)
             adaptive = k["bc2_sqrt"] / guard_zero(ops, ops.sqrt(v) + k["eps"], self.eps)
             rectified = ops.axpy(param, m_hat * k["lr"] * adaptive * k["rect"], -1.0)
             return ops.select(k["rectify"], rectified, ops.axpy(param, m_hat * k["lr"], -1.0)), new_state
         if self.eps_hat:  # lr·r·m̂·√(1−β2^t)/(√v + ε)
-            denom = ops.sqrt(v + self.eps_root) + k["eps"]
+            denom = ops.sqrt(v + k["eps_root"]) + k["eps"]
         else:  # lr·r·m̂/(√v̂ + ε)
-            denom = ops.sqrt(v / cast_like(k["bc2"], v) + self.eps_root) + k["eps"]
+            denom = ops.sqrt(v / cast_like(k["bc2"], v) + k["eps_root"]) + k["eps"]
         rectified = param - cast_like(k["scale"], param) * m_hat / guard_zero(ops, denom, self.eps)
         return ops.select(k["rectify"], rectified, param - k["lr"] * m_hat), new_state

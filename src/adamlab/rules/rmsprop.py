@@ -15,7 +15,9 @@ from adamlab.rules.base import (
     check_flag,
     check_number,
     guard_zero,
+    nonzero,
     per_element,
+    positive,
 )
 from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
 
@@ -58,6 +60,7 @@ class RMSprop(Rule):
     lr_in_momentum: bool | None = None
 
     name = "rmsprop"
+    supports_complex = True
     defaults = dict(
         lr=1e-2,
         alpha=0.99,
@@ -76,7 +79,7 @@ class RMSprop(Rule):
     }
 
     def layout(self) -> StateLayout:
-        names = ("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ()) + (
+        names = ("square_avg",) + (("momentum_buffer",) if positive(self.momentum) else ()) + (
             ("grad_avg",) if self.centered else ()
         )
         return StateLayout(per_element(*names))
@@ -100,7 +103,7 @@ class RMSprop(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:
@@ -109,17 +112,17 @@ class RMSprop(Rule):
         new_state = {"square_avg": s}
         if self.centered:
             g_avg = new_state["grad_avg"] = ema(ops, order, state["grad_avg"], g, k["a"], k["w"])
-            s = ops.addcmul(s, g_avg, g_avg, -1) if order == "torch" else s - g_avg * g_avg
+            s = ops.addcmul(s, g_avg, g_avg, -1) if order == "torch" else s - ops.abs_sq(g_avg)
         denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
         denom = guard_zero(ops, denom, self.eps)
         if order == "torch" and not self.lr_in_momentum:
-            if self.momentum > 0:  # buf.mul_(μ).addcdiv_(g, avg); param.add_(buf, alpha=−lr)
+            if positive(self.momentum):  # buf.mul_(μ).addcdiv_(g, avg); param.add_(buf, alpha=−lr)
                 buf = new_state["momentum_buffer"] = ops.addcdiv(state["momentum_buffer"] * k["mu"], g, denom, 1)
                 return ops.axpy(param, buf, k["neg_lr"]), new_state
             return ops.addcdiv(param, g, denom, k["neg_lr"]), new_state
         direction = g / denom
         if self.lr_in_momentum:  # the buffer holds lr-scaled steps
             direction = k["lr"] * direction
-        if self.momentum > 0:
+        if positive(self.momentum):
             direction = new_state["momentum_buffer"] = k["mu"] * state["momentum_buffer"] + direction
         return param - (direction if self.lr_in_momentum else k["lr"] * direction), new_state

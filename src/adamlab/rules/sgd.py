@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from adamlab.ops import Ops
+from adamlab.ops import Ops, is_number
 from adamlab.rules.base import (
     Array,
     Coefficients,
@@ -14,6 +14,7 @@ from adamlab.rules.base import (
     StateLayout,
     check_flag,
     check_number,
+    nonzero,
     per_element,
 )
 from adamlab.rules.moments import decay_weights, l2_gradient
@@ -55,6 +56,7 @@ class SGD(Rule):
     lr_in_momentum: bool | None = None
 
     name = "sgd"
+    supports_complex = True
     defaults = dict(
         lr=1e-3,
         momentum=0.0,
@@ -68,7 +70,7 @@ class SGD(Rule):
     preset_defaults = {"keras": dict(lr=1e-2, decoupled_weight_decay=True, lr_in_momentum=True), "optax": {}}
 
     def layout(self) -> StateLayout:
-        return StateLayout(per_element("momentum_buffer") if self.momentum != 0 else ())
+        return StateLayout(per_element("momentum_buffer") if nonzero(self.momentum) else ())
 
     def validate(self) -> None:
         check_number("lr", self.lr)
@@ -79,7 +81,9 @@ class SGD(Rule):
         check_flag("maximize", self.maximize)
         check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
         check_flag("lr_in_momentum", self.lr_in_momentum)
-        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
+        if self.nesterov and is_number(self.momentum) and is_number(self.dampening) and (
+            self.momentum == 0 or self.dampening != 0
+        ):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0")
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
@@ -90,12 +94,12 @@ class SGD(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
-        if self.weight_decay != 0:
+        if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
                 param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
-        if self.momentum == 0:
+        if not nonzero(self.momentum):
             return (ops.axpy(param, g, k["neg_lr"]) if order == "torch" else param - k["lr"] * g), {}
         if self.lr_in_momentum:  # Keras: the buffer holds lr-scaled steps
             g = k["lr"] * g
@@ -106,7 +110,7 @@ class SGD(Rule):
                 return param - direction, {"momentum_buffer": buf}
             return ops.axpy(param, direction, k["neg_lr"]), {"momentum_buffer": buf}
         # the zero initial buffer makes the first step's μ·b vanish; (1 − dampening) applies from step 2
-        damped = ops.select(k["first"], g, k["undamped"] * g) if self.dampening != 0 else g
+        damped = ops.select(k["first"], g, k["undamped"] * g) if nonzero(self.dampening) else g
         buf = k["mu"] * state["momentum_buffer"] + damped
         direction = g + k["mu"] * buf if self.nesterov else buf
         step = direction if self.lr_in_momentum else k["lr"] * direction

@@ -41,12 +41,9 @@ def import_state(optimizer: Any, checkpoint: dict[str, Any], *, strict: bool = T
         optimizer.state.pop(p, None)
         if step == 0:
             continue
-        dtype = optimizer.compute_dtype(p)
         loaded: dict[str, Any] = {"step": step}
         for key, value in state.items():
-            complex_entry = p.is_complex() and value.ndim > 0 or np.iscomplexobj(value)
-            want = torch.complex(dtype, dtype) if complex_entry else dtype
-            loaded[key] = torch.as_tensor(value).to(device=p.device, dtype=want)
+            loaded[key] = torch.as_tensor(value).to(device=p.device, dtype=optimizer.state_entry_dtype(rule, key, p))
         optimizer.state[p] = loaded
 
 

@@ -7,8 +7,9 @@ the plain path, parameter by parameter, with unchanged behaviour.
 
 Per group, the math comes from one of two places, never from anywhere else:
 
-- the rule's numba kernel (:mod:`~adamlab.kernels.cpu_kernels`), when :mod:`~adamlab.kernels.kernel_plans`
-  has a plan for the rule's exact type and options;
+- the kernel generated from the rule's own ``update`` (:func:`adamlab.kernels.kernel_for`), in the arithmetic
+  of this process's torch CPU kernels (:mod:`adamlab.torch.arithmetic`), so that it computes torch's bits;
+  its coefficient rows are the rule's ``coefficients``, per tensor where step counts or scalar state differ;
 - otherwise the generic flat path: the rule's own ``step`` applied to the flat views in chunks (small
   enough that its temporaries stay within ~5% of the parameters), e.g. for ``averaging=`` or when numba is
   not installed.
@@ -22,33 +23,32 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import threading
 from typing import Any
 
 import numpy as np
 import torch
 
-from adamlab.kernels.kernel_plans import KernelPlan, plan_for
+from adamlab.kernels import Kernel, kernel_for
+from adamlab.kernels.runtime import count_nonfinite
+from adamlab.kernels.threads import run_split
+from adamlab.ops.torch import TORCH_OPS
+from adamlab.torch.arithmetic import torch_arithmetic
 from adamlab.torch.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
 
 _FAST_DTYPES = (torch.float32, torch.float64)
-#: below this many elements a segment runs on one thread (waking the pool costs more than it saves)
-_PARALLEL_MIN = 1 << 16
-#: one parallel kernel at a time: numba's fallback threading layer (workqueue) aborts on concurrent calls
-_KERNEL_LOCK = threading.Lock()
 
 
 def load_kernels() -> Any:
-    """:mod:`adamlab.kernels.cpu_kernels`, or None when numba is missing or disabled (generic path then)."""
+    """The kernels' arithmetic for this process, or None when numba is disabled or no kernel model reproduces
+    torch's CPU rounding (then the generic flat path runs: torch's own operations on the flat buffers)."""
     try:
         import numba
 
         if numba.config.DISABLE_JIT:
             return None
-        from adamlab.kernels import cpu_kernels
     except ImportError:
         return None
-    return cpu_kernels
+    return torch_arithmetic()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,8 @@ class RuleInfo:
 
     state_names: tuple[str, ...]  # per-element state entries
     scalar_names: tuple[str, ...]  # 0-d per-tensor entries (NAdam's mu_product)
-    plan: KernelPlan | None  # None: the generic flat path
+    scalar_dtypes: tuple[torch.dtype, ...]  # their dtypes, as the layout declares them
+    kernels: dict[torch.dtype, Kernel | None]  # per dtype; no entry for a dtype: the generic flat path
 
 
 @dataclasses.dataclass
@@ -108,15 +109,17 @@ class FastPath:
     def info(self, rule: Any) -> RuleInfo:
         cached = self._infos.get(id(rule))
         if cached is None or cached[0] is not rule:
-            init = rule.init(torch.zeros(1, dtype=torch.float64))
-            names = tuple(k for k, v in init.items() if v.ndim > 0)
-            scalars = tuple(k for k, v in init.items() if v.ndim == 0)
-            plan = plan_for(rule) if self.kernels is not None else None
-            if plan is not None and (not set(names) <= set(plan.slots) or set(scalars) - {"mu_product"}):
-                plan = None
+            layout = rule.layout()
+            names, scalars = layout.of_kind("element"), layout.of_kind("scalar")
+            like = torch.zeros((), dtype=torch.float64)
+            dtypes = tuple(TORCH_OPS.float_dtype(layout.entry(n).dtype, like) for n in scalars)
+            kernels: dict[torch.dtype, Kernel | None] = {}
+            if self.kernels is not None and layout.elementwise and rule.elementwise:
+                for dtype in _FAST_DTYPES:
+                    kernels[dtype] = kernel_for(rule, str(dtype).removeprefix("torch."), self.kernels)
             if len(self._infos) > 256:  # a schedule makes a new rule per lr: keep the cache small
                 self._infos.clear()
-            cached = self._infos[id(rule)] = (rule, RuleInfo(names, scalars, plan))
+            cached = self._infos[id(rule)] = (rule, RuleInfo(names, scalars, dtypes, kernels))
         return cached[1]
 
     def _eligible(self, p: torch.Tensor, d: Any, info: RuleInfo) -> bool:
@@ -155,7 +158,8 @@ class FastPath:
         for buffer in self.buffers:
             for segment in buffer.segments:
                 info = self.info(self.opt.rule_for(groups[segment.group_index]))
-                segment.allocate_state(info.state_names, info.scalar_names)
+                scalars = dict(zip(info.scalar_names, info.scalar_dtypes, strict=True))
+                segment.allocate_state(info.state_names, scalars)
                 for j, p in enumerate(segment.params):
                     if state.get(p):
                         state[p] = segment.adopt(j, state[p])
@@ -256,8 +260,7 @@ class FastPath:
             seg = w.segment
             if self.kernels is not None:
                 ptrs, starts = _as_one_tensor(w) or (w.grad_ptrs, seg.starts)
-                with _KERNEL_LOCK:
-                    bad = self.kernels.count_nonfinite(seg.flat_np, ptrs, starts, self._threads(seg))
+                bad = sum(run_split(count_nonfinite, int(starts[-1]), (seg.flat_np, ptrs, starts), self._threads(seg)))
                 if bad:
                     return False
                 continue
@@ -277,8 +280,9 @@ class FastPath:
                 seg.steps[has] += 1
             if not seg.all_started:
                 self._start(seg, w.rule, has)
-            if w.info.plan is not None:
-                self._run_kernel(w)
+            kernel = w.info.kernels.get(seg.flat.dtype)
+            if kernel is not None:
+                self._run_kernel(w, kernel)
             else:
                 self._run_generic(w)
             torch.autograd.graph.increment_version(_stepped(seg.params, has))
@@ -294,9 +298,9 @@ class FastPath:
         runs = [(0, len(seg.params))] if everything else [(int(j), int(j) + 1) for j in index]
         for ja, jb in runs:
             for a, b in _chunks(int(seg.starts[ja]), int(seg.starts[jb]), self._chunk(seg)):
-                init = {k: v for k, v in rule.init(seg.flat[a:b]).items() if v.ndim > 0}
-                for name, value in init.items():
-                    seg.state_rows[name][a:b].copy_(value)
+                init = rule.init(seg.flat[a:b])
+                for name in seg.state_names:
+                    seg.state_rows[name][a:b].copy_(init[name])
             if seg.scalar_names:
                 first = int(seg.starts[ja])
                 init = rule.init(seg.flat[first : first + 1])
@@ -306,24 +310,19 @@ class FastPath:
             state[seg.params[j]] = seg.start(int(j))
         seg.all_started = bool(seg.started.all())
 
-    def _run_kernel(self, w: Work) -> None:
-        seg, plan = w.segment, w.info.plan
-        mu = seg.scalars_np.get("mu_product")
-        coefs = plan.rows(seg.steps, w.has, mu)
-        s0, s1, s2 = self._slot_arrays(seg, plan.slots)
-        step = self.kernels.STEPS[plan.kernel]
+    def _run_kernel(self, w: Work, kernel: Kernel) -> None:
+        seg = w.segment
+        coefs = coefficient_rows(w.rule, kernel, seg, w.has)
+        states = self._slot_arrays(seg, kernel.state_names)
         one = _as_one_tensor(w) if coefs.shape[0] == 1 else None
         ptrs, starts = one or (w.grad_ptrs, seg.starts)
-        with _KERNEL_LOCK:
-            step(seg.flat_np, s0, s1, s2, ptrs, starts, coefs, plan.flags, self._threads(seg))
+        kernel.run(seg.flat_np, states, ptrs, starts, coefs, self._threads(seg))
 
     def _slot_arrays(self, seg: Segment, slots: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         key = (id(seg), slots)
         arrays = self._slots.get(key)
         if arrays is None:
-            empty = np.empty(0, dtype=seg.flat_np.dtype)
-            arrays = tuple(seg.state_np.get(name, empty) for name in slots) + (empty,) * (3 - len(slots))
-            self._slots[key] = arrays
+            arrays = self._slots[key] = tuple(seg.state_np[name] for name in slots)
         return arrays
 
     def _run_generic(self, w: Work) -> None:
@@ -351,7 +350,7 @@ class FastPath:
         return max(1 << 16, min(1 << 20, total // 200))
 
     def _threads(self, seg: Segment) -> int:
-        return 1 if seg.flat.numel() < _PARALLEL_MIN else max(1, torch.get_num_threads())
+        return max(1, torch.get_num_threads())  # (kernels.threads leaves small segments on one thread)
 
     # --- zero_grad(set_to_none=False) -------------------------------------------------------------------
 
@@ -362,6 +361,35 @@ class FastPath:
         for buffer in self.buffers:
             buffer.point_grads_to_flat()
         return [p for plain in self.plain for p in plain]
+
+
+def coefficient_rows(rule: Any, kernel: Kernel, seg: Segment, has: np.ndarray | None) -> np.ndarray:
+    """The kernel's coefficient rows for one step of ``seg`` (one row when every stepped tensor shares its step
+    count and scalar state, else one per tensor), from the rule's own ``coefficients``; writes each stepped
+    tensor's new scalar state (NAdam's μ product) back into the segment."""
+    live = np.arange(len(seg.params)) if has is None else np.flatnonzero(has)
+    steps = seg.steps[live]
+    scalars = {name: seg.scalars_np[name][live] for name in seg.scalar_names}
+    uniform = steps.size == 0 or (steps == steps[0]).all() and all((v == v[0]).all() for v in scalars.values())
+    if uniform:
+        keys, inverse = (live[:1] if live.size else np.zeros(1, dtype=np.int64)), np.zeros(live.size, dtype=np.int64)
+    else:
+        table = np.stack([steps.astype(np.float64), *(v.astype(np.float64) for v in scalars.values())], axis=1)
+        _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+        keys = live[first]
+    ks = []
+    for j in keys.tolist():
+        t = int(seg.steps[j]) if live.size else 1
+        ks.append(rule.coefficients(t, {name: seg.scalars_np[name][j : j + 1].reshape(()) for name in scalars}))
+    for name in scalars:  # the new scalar state of every stepped tensor (rounded to its dtype, as torch does)
+        values = np.array([np.asarray(k[name]) for k in ks], dtype=seg.scalars_np[name].dtype)
+        seg.scalars_np[name][live] = values[inverse.reshape(-1)]
+    rows = kernel.rows(ks)
+    if uniform and has is None:
+        return rows
+    out = np.repeat(rows[:1], len(seg.params), axis=0)
+    out[live] = rows[inverse.reshape(-1)]
+    return out
 
 
 def _as_one_tensor(w: Work) -> tuple[np.ndarray, np.ndarray] | None:

@@ -148,14 +148,15 @@ class Segment:
         self.grad_views: list[torch.Tensor] | None = None
         self.flat_grad_ptrs: np.ndarray | None = None
 
-    def allocate_state(self, state_names: tuple[str, ...], scalar_names: tuple[str, ...]) -> None:
-        """Flat state arrays for per-element entries (one row each) and per-tensor arrays for 0-d ones."""
+    def allocate_state(self, state_names: tuple[str, ...], scalars: dict[str, torch.dtype]) -> None:
+        """Flat state arrays for per-element entries (one row each) and per-tensor arrays for 0-d ones, each of
+        the dtype the rule's layout declares (``scalars``: name → dtype)."""
         n, dtype = self.flat.numel(), self.flat.dtype
-        self.state_names, self.scalar_names = state_names, scalar_names
+        self.state_names, self.scalar_names = state_names, tuple(scalars)
         self.state = torch.zeros((len(state_names), n), dtype=dtype, device=self.flat.device)
         self.state_rows = {name: self.state[i] for i, name in enumerate(state_names)}
         self.state_np = {name: row.numpy() for name, row in self.state_rows.items()}
-        self.scalars = {name: torch.zeros(len(self.params), dtype=dtype) for name in scalar_names}
+        self.scalars = {name: torch.zeros(len(self.params), dtype=d) for name, d in scalars.items()}
         self.scalars_np = {name: t.numpy() for name, t in self.scalars.items()}
 
     def tensor_slice(self, j: int) -> slice:

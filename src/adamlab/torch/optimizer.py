@@ -23,11 +23,13 @@ import numpy as np
 import torch
 
 from adamlab.errors import NonFiniteError
+from adamlab.ops.torch import TORCH_OPS
 from adamlab.rules import Averaged, Rule
 from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
 from adamlab.torch.fast_path import FastPath
 
 _FLOAT_STATE = (torch.float32, torch.float64)
+_COMPLEX_OF = {torch.float16: torch.complex32, torch.float32: torch.complex64, torch.float64: torch.complex128}
 #: the face's own options, kept by pickling and copy.deepcopy (with their defaults for older pickles)
 _OPTIONS: dict[str, Any] = {"nonfinite": "raise", "state_dtype": None, "skipped_steps": 0, "fast": True}
 
@@ -167,6 +169,15 @@ class RuleOptimizer(torch.optim.Optimizer):
             return self.state_dtype
         real = param.real.dtype if param.is_complex() else param.dtype
         return real if real in _FLOAT_STATE else torch.float32
+
+    def state_entry_dtype(self, rule: Rule | Averaged, name: str, param: torch.Tensor) -> torch.dtype:
+        """The dtype state entry ``name`` is kept in: per-element entries in :meth:`compute_dtype` (complex for
+        complex parameters), others in the dtype the rule's layout declares (NAdam's mu_product: torch's default)."""
+        entry = rule.layout().entry(name)
+        dtype = self.compute_dtype(param)
+        if entry.kind != "element":
+            return TORCH_OPS.float_dtype(entry.dtype, torch.zeros((), dtype=dtype))
+        return _COMPLEX_OF[dtype] if param.is_complex() else dtype
 
     # --- the step ---------------------------------------------------------------------------------------
 
@@ -368,15 +379,13 @@ class RuleOptimizer(torch.optim.Optimizer):
                 f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}"
                 f"{' (unexpected ' + ', '.join(extra) + ')' if extra else ''}"
             )
+        layout = rule.layout()
         for name, tensor in value.items():
-            per_element = expected[name].ndim > 0 or p.dim() == 0  # else a 0-d entry (NAdam's mu_product)
-            want = tuple(p.shape) if per_element else ()
+            want = layout.entry(name).shape_for(tuple(p.shape))
             if not torch.is_tensor(tensor) or tuple(tensor.shape) != want:
                 shape = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
                 raise ValueError(f"state {name!r} of parameter {key!r} has shape {shape}; expected {want}")
-            dtype = self.compute_dtype(p)
-            complex_entry = p.is_complex() and expected[name].ndim > 0
-            loaded[name] = tensor.to(device=p.device, dtype=torch.complex(dtype, dtype) if complex_entry else dtype)
+            loaded[name] = tensor.to(device=p.device, dtype=self.state_entry_dtype(rule, name, p))
         return loaded
 
 

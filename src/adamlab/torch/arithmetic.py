@@ -1,0 +1,112 @@
+"""How torch's CPU kernels round, for the fast path's generated kernels to round the same way.
+
+Measured on x86-64 builds of torch 2.x (``docs/fidelity.md``):
+
+- at ``ATEN_CPU_CAPABILITY`` avx2 and avx512 (the default on CPUs with FMA), ``lerp``, ``addcmul`` and
+  ``add(alpha=)`` are fused multiply-adds; at ``default`` each product is rounded on its own;
+- ``sqrt`` of a contiguous float32/float64 tensor is MKL VML's ``vmsSqrt``/``vmdSqrt`` in high-accuracy mode,
+  which is not correctly rounded (about 0.7 % of float32 results are 1 ulp off) and differs between CPU vendors,
+  since MKL picks its code path by CPU. Builds without MKL use a correctly rounded square root.
+
+:func:`torch_arithmetic` reads the dispatch level, finds VML's symbols in ``libtorch_cpu`` and registers them
+for the kernels, then checks the model against torch itself on a probe of random values. If any primitive
+differs (an unknown build or CPU), it returns None and the fast path computes with torch's own operations on
+its flat buffers instead, which is exact by construction.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from adamlab.kernels import Arithmetic, runtime
+
+_PROBE = 4099  # a block plus a tail, odd, so that vector loops and their remainders are both exercised
+
+
+@functools.cache
+def torch_arithmetic() -> Arithmetic | None:
+    """The arithmetic of this process's torch CPU kernels, or None when no kernel model reproduces it."""
+    fma = torch.backends.cpu.get_cpu_capability() != "DEFAULT"
+    sqrt = "vml" if _register_vml() else "exact"
+    arithmetic = Arithmetic(fma=fma, sqrt=sqrt)
+    return arithmetic if all(_probe(arithmetic, dtype) for dtype in ("float32", "float64")) else None
+
+
+def _register_vml() -> bool:
+    """Register MKL VML's square roots from libtorch_cpu (where torch links MKL); False if there are none."""
+    if not torch.backends.mkl.is_available():
+        return False
+    path = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
+    try:
+        lib = ctypes.CDLL(path)
+        addresses = {
+            "float32": ctypes.cast(lib.vmsSqrt, ctypes.c_void_p).value,
+            "float64": ctypes.cast(lib.vmdSqrt, ctypes.c_void_p).value,
+        }
+    except (OSError, AttributeError):
+        return False
+    runtime.register_vml_sqrt(addresses)
+    return True
+
+
+def _probe(arithmetic: Arithmetic, dtype: str) -> bool:
+    """True when a probe kernel (lerp, addcmul, axpy, sqrt, addcdiv, scalar/tensor) equals torch's operations."""
+    from adamlab.kernels import kernel_for
+
+    rule = _ProbeRule(preset="torch")
+    kernel = kernel_for(rule, dtype, arithmetic)
+    rng = np.random.default_rng(0)
+    p, g, a, b = (rng.standard_normal(_PROBE).astype(dtype) for _ in range(4))
+    b = np.abs(b)
+    k = rule.coefficients(1, {})
+    expected, expected_state = rule.update(_torch_ops(), k, *map(torch.from_numpy, (p, g)),
+                                           {"a": torch.from_numpy(a), "b": torch.from_numpy(b)})  # fmt: skip
+    states = {"a": a.copy(), "b": b.copy()}
+    out = p.copy()
+    kernel.step_arrays(out, g, *(states[n] for n in kernel.state_names), coefs=kernel.rows([k]))
+    return np.array_equal(out, expected.numpy()) and all(
+        np.array_equal(states[n], expected_state[n].numpy()) for n in kernel.state_names
+    )
+
+
+def _torch_ops() -> Any:
+    from adamlab.ops.torch import TORCH_OPS
+
+    return TORCH_OPS
+
+
+def _probe_rule() -> type:
+    import dataclasses
+
+    from adamlab.rules.base import Rule, StateLayout, per_element
+
+    @dataclasses.dataclass(frozen=True)
+    class ProbeRule(Rule):
+        """Every primitive the torch order uses, with weights on both sides of ½."""
+
+        name = "probe"
+
+        def layout(self) -> StateLayout:
+            return StateLayout(per_element("a", "b"))
+
+        def coefficients(self, t: Any, state: Any) -> dict[str, Any]:
+            return {"w_small": 0.1, "w_large": 0.9, "v": 0.001, "alpha": -0.37, "s": 1.7, "eps": 1e-8}
+
+        def update(self, ops: Any, k: Any, p: Any, g: Any, state: Any) -> tuple[Any, Any]:
+            a = ops.lerp(ops.lerp(state["a"], g, k["w_small"]), g, k["w_large"])
+            b = ops.addcmul(state["b"] * k["w_large"], g, g, k["v"])
+            q = ops.axpy(g, p, k["alpha"])
+            p = ops.addcdiv(p, a, ops.sqrt(b) / k["s"] + k["eps"], k["alpha"])
+            p = ops.axpy(p, q * (k["s"] / (ops.sqrt(b) + k["eps"])), k["v"])
+            return p, {"a": a, "b": b}
+
+    return ProbeRule
+
+
+_ProbeRule = _probe_rule()
