@@ -45,6 +45,16 @@ def _read(variable: Any) -> Any:
     return variable.value if isinstance(variable, keras.Variable) else ops.convert_to_tensor(variable)
 
 
+def _dense(gradient: Any) -> Any:
+    """The gradient as a dense tensor: JAX's BCOO and TensorFlow's IndexedSlices are scattered into zeros."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(gradient, tf.IndexedSlices):
+            return tf.convert_to_tensor(gradient)
+    return ops.convert_to_tensor(gradient, sparse=False)
+
+
 def _no_grad() -> Any:
     if keras.backend.backend() == "torch":
         import torch
@@ -181,7 +191,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         super().build(variables)
         self._entries = []
         for var in variables:
-            dtype = var.dtype if var.dtype in ("float16", "float32", "float64") else "float32"
+            dtype = keras.backend.standardize_dtype(var.dtype)  # a tf.Variable's dtype is a tf.DType
+            dtype = dtype if dtype in ("float16", "float32", "float64") else "float32"
             proto = self.rule.init(np.zeros((2,), dtype=dtype))  # which entries, their start value, 0-d or not
             entry = {}
             for key, value in proto.items():
@@ -200,7 +211,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         with _no_grad():
             param = _read(variable)
             t = ops.cast(self.iterations + 1, param.dtype)  # Keras counts steps in the variable's dtype
-            grad = ops.cast(ops.convert_to_tensor(gradient, sparse=False), param.dtype)  # sparse → dense
+            grad = ops.cast(_dense(gradient), param.dtype)
             state = {k: v.value for k, v in entry.items()}
             new_param, new_state = rule.step(param, grad, state, t)
             for key, value in new_state.items():
