@@ -15,6 +15,7 @@ Keras's test code is run as shipped, never copied. The comparison and the except
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import pkgutil
