@@ -3,12 +3,17 @@
     >>> import keras, adamlab.keras
     >>> model.compile(optimizer=adamlab.keras.Adam(learning_rate=1e-3), loss="mse")   # doctest: +SKIP
 
-The classes take Keras's argument names (``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``, ``rho``,
-``weight_decay``, ``clipnorm``, ``use_ema`` …) as well as torch's (``lr``, ``betas``, ``eps``, ``alpha``), and
-``preset="torch"`` gives torch.optim's conventions inside a Keras training loop. Keras has no RAdam; this
-face has one anyway. Requires the ``keras`` extra (``pip install "adamlab[keras]"``) and a Keras backend:
-when ``KERAS_BACKEND`` is unset and TensorFlow is not installed, the torch backend is selected before
-Keras is imported (torch is always installed with adamlab).
+The classes take the arguments of the Keras class of the same name, in its order (``learning_rate``,
+``beta_1``, ``beta_2``, ``epsilon``, ``rho``, ``momentum``, ``weight_decay``, ``clipnorm``, ``use_ema`` …), have
+its attributes (``optimizer.beta_1``) and a ``get_config()`` that Keras's own class loads
+(``keras.optimizers.Adam.from_config(config)``). They also take torch's names (``lr``, ``betas``, ``eps``),
+and ``preset="torch"`` gives torch.optim's conventions inside a Keras training loop. Keras has no RAdam;
+this face has one anyway. See docs/keras-face.md.
+
+Backend: whichever Keras is configured with (torch, jax and tensorflow are supported), in either import
+order. When nothing is configured and TensorFlow (Keras's default) is not installed, importing this module
+before Keras selects the torch backend (:mod:`adamlab.keras.backend`). Requires the ``keras`` extra
+(``pip install "adamlab[keras]"``).
 
 ``export_state(opt)``/``import_state(opt, checkpoint)`` move the optimizer state to and from the other faces
 (:mod:`adamlab.checkpoint`); the optimizer must be built (``opt.build(model.trainable_variables)``).
@@ -16,53 +21,40 @@ Keras is imported (torch is always installed with adamlab).
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import sys
+from adamlab.keras.backend import import_error, select_default_backend
 
-
-def _default_backend() -> None:
-    """Pick Keras's torch backend when nothing else is configured and TensorFlow (Keras's default) is absent."""
-    if "keras" in sys.modules or "KERAS_BACKEND" in os.environ or importlib.util.find_spec("tensorflow"):
-        return
-    config = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "keras.json")
-    try:
-        with open(config) as f:
-            configured = json.load(f).get("backend")
-    except (OSError, ValueError):
-        configured = None
-    if configured in (None, "tensorflow"):
-        os.environ["KERAS_BACKEND"] = "torch"
-
-
-_default_backend()
+select_default_backend()
 try:
     import keras  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError("adamlab.keras needs Keras 3, which is not installed: pip install 'adamlab[keras]'") from error
+except ModuleNotFoundError as error:
+    clear = import_error(error)
+    if clear is error:
+        raise
+    raise clear from error
 
-from adamlab import rules  # noqa: E402
 from adamlab.keras.checkpoint import export_state, import_state  # noqa: E402
-from adamlab.keras.optimizer import RuleOptimizer, make_keras_optimizer  # noqa: E402
+from adamlab.keras.classes import CLASSES, KerasClass, make_keras_optimizer  # noqa: E402
+from adamlab.keras.optimizer import RuleOptimizer  # noqa: E402
 
-Adam = make_keras_optimizer(rules.Adam, "Adam")
-AdamW = make_keras_optimizer(rules.AdamW, "AdamW")
-Adamax = make_keras_optimizer(rules.Adamax, "Adamax")
-Nadam = make_keras_optimizer(rules.NAdam, "Nadam")
+#: face class per Keras class name
+KERAS_CLASSES: dict[str, type[RuleOptimizer]] = {spec.name: make_keras_optimizer(spec) for spec in CLASSES}
+
+Adam = KERAS_CLASSES["Adam"]
+AdamW = KERAS_CLASSES["AdamW"]
+Adamax = KERAS_CLASSES["Adamax"]
+Nadam = KERAS_CLASSES["Nadam"]
 NAdam = Nadam
-RAdam = make_keras_optimizer(rules.RAdam, "RAdam")
-SGD = make_keras_optimizer(rules.SGD, "SGD")
-Adagrad = make_keras_optimizer(rules.Adagrad, "Adagrad")
-RMSprop = make_keras_optimizer(rules.RMSprop, "RMSprop")
-Adadelta = make_keras_optimizer(rules.Adadelta, "Adadelta")
+RAdam = KERAS_CLASSES["RAdam"]
+SGD = KERAS_CLASSES["SGD"]
+Adagrad = KERAS_CLASSES["Adagrad"]
+RMSprop = KERAS_CLASSES["RMSprop"]
+Adadelta = KERAS_CLASSES["Adadelta"]
 
 #: face class per rule name
-OPTIMIZERS: dict[str, type[RuleOptimizer]] = {
-    cls.rule_type.name: cls for cls in (Adam, AdamW, Adamax, Nadam, RAdam, SGD, Adagrad, RMSprop, Adadelta)
-}
+OPTIMIZERS: dict[str, type[RuleOptimizer]] = {cls.rule_type.name: cls for cls in KERAS_CLASSES.values()}
 
 __all__ = [
+    "KERAS_CLASSES",
     "OPTIMIZERS",
     "SGD",
     "Adadelta",
@@ -70,6 +62,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "KerasClass",
     "NAdam",
     "Nadam",
     "RAdam",

@@ -1,19 +1,21 @@
 """The Keras face: ``keras.optimizers.Optimizer`` subclasses whose ``update_step`` runs an adamlab rule.
 
 Keras 3 drives everything around the step (``model.compile``/``fit``, ``apply_gradients``, clipping, EMA of
-the weights, loss scaling, gradient accumulation, saving); this adapter only creates one Keras variable per
-state entry of the rule and, for each variable, calls ``rule.step(θ, g, state, t)`` and assigns the results.
-Weight decay is the rule's (decoupled in the keras preset), so Keras's ``exclude_from_weight_decay`` is
-honoured but the base class's own decay is off. As Keras does, the step count t is passed in the
-variable's dtype (so 1 − β^t is computed in float32 for float32 variables, exactly as Keras computes it);
-the rules take that array path. Tested on the torch backend.
+the weights, loss scaling, gradient accumulation, saving); this adapter creates one Keras variable per
+state entry of the rule and, for each variable, calls ``rule.step(θ, g, state, t)`` and assigns the results
+with ``self.assign`` (so TensorFlow's distribution strategies and JAX's stateless scopes see them).
+
+Weight decay is the rule's (decoupled in the keras preset, applied before the step as Keras applies it),
+so the base class's own decay is off while ``weight_decay`` and ``exclude_from_weight_decay`` keep
+Keras's meaning. As Keras does, the step count t is passed in the variable's dtype (1 − β^t is computed in
+float32 for float32 variables); the rules take that array path. Sparse gradients (JAX's BCOO, TensorFlow's
+IndexedSlices) are made dense first: the rule runs on dense arrays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import numbers
 from typing import Any, ClassVar
 
@@ -21,20 +23,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from adamlab.keywords import KERAS_NAMES, translate
+from adamlab.keras.names import BASE_OPTIONS, KERAS_NAMES, rule_field
+from adamlab.keywords import translate
 from adamlab.rules import Rule
-
-_KERAS_BASE_OPTIONS = (
-    "name",
-    "clipnorm",
-    "clipvalue",
-    "global_clipnorm",
-    "use_ema",
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "loss_scale_factor",
-    "gradient_accumulation_steps",
-)
 
 
 def _concrete(value: Any) -> Any:
@@ -49,6 +40,21 @@ def _concrete(value: Any) -> Any:
         return None
 
 
+def _read(variable: Any) -> Any:
+    """The current value of a Keras variable, or of the backend variable TensorFlow's update path passes."""
+    return variable.value if isinstance(variable, keras.Variable) else ops.convert_to_tensor(variable)
+
+
+def _dense(gradient: Any) -> Any:
+    """The gradient as a dense tensor: JAX's BCOO and TensorFlow's IndexedSlices are scattered into zeros."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(gradient, tf.IndexedSlices):
+            return tf.convert_to_tensor(gradient)
+    return ops.convert_to_tensor(gradient, sparse=False)
+
+
 def _no_grad() -> Any:
     if keras.backend.backend() == "torch":
         import torch
@@ -58,43 +64,124 @@ def _no_grad() -> Any:
 
 
 class RuleOptimizer(keras.optimizers.Optimizer):
-    """Base of the Keras face; subclasses only name their rule type.
+    """Base of the Keras face; each subclass names its rule type and Keras's arguments.
 
     Args:
         learning_rate: a float, a ``keras.optimizers.schedules.LearningRateSchedule`` or a callable
             (default: the preset's lr).
         preset: ``"keras"`` (default) | ``"torch"`` | ``"optax"`` | ``"paper"``; explicit arguments win.
-        **options: the rule's options by torch name (``betas``, ``eps``, ``weight_decay`` …) or Keras name
-            (``beta_1``, ``beta_2``, ``epsilon``, ``rho``), and Keras's own optimizer arguments
-            (``clipnorm``, ``use_ema``, ``gradient_accumulation_steps``, ``name`` …).
+        **options: the Keras class's own arguments (``beta_1``, ``epsilon``, ``rho``, ``momentum`` …), the
+            rule's options by torch name (``betas``, ``eps``, ``maximize`` …) and Keras's optimizer
+            arguments (``clipnorm``, ``use_ema``, ``gradient_accumulation_steps``, ``name`` …).
 
     Positional arguments are taken in the order of the Keras class of the same name
-    (``Adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, ...)``).
-    The resolved rule is ``optimizer.rule``.
+    (``Adam(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, clipnorm, ...)``).
+    The resolved rule is ``optimizer.rule``; Keras's attribute names (``optimizer.beta_1``, ``.epsilon`` …)
+    read and set it.
     """
 
     rule_type: ClassVar[type[Rule]]
-    #: the positional parameters of the Keras optimizer of the same name, in its order
-    positional: ClassVar[tuple[str, ...]] = ("learning_rate",)
+    #: Keras's hyperparameter arguments of this class, in its positional order (before the base options)
+    arguments: ClassVar[tuple[str, ...]] = ("learning_rate",)
+    #: Keras's default of ``weight_decay`` (None: off)
+    keras_weight_decay: ClassVar[float | None] = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> RuleOptimizer:
+        # Keras's torch backend swaps the classes registered as keras.optimizers.Adam ... for its own
+        # subclasses in TorchOptimizer.__new__; an adamlab class is always itself.
+        return object.__new__(cls)
 
     def __init__(self, *args: Any, preset: str = "keras", **options: Any) -> None:
+        options = self._named(args, options)
+        base = {k: options.pop(k) for k in BASE_OPTIONS if k in options}
+        learning_rate = options.pop("learning_rate", None)
+        schedule = None
+        if learning_rate is not None:
+            if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+                options["learning_rate"] = float(learning_rate)
+            elif callable(learning_rate):  # a LearningRateSchedule or a function of no arguments
+                schedule = learning_rate
+            else:
+                raise ValueError(
+                    "learning_rate must be a float, a keras.optimizers.schedules.LearningRateSchedule or a "
+                    f"callable; got {learning_rate!r}"
+                )
+        self.check_arguments(options)
+        given = translate(self.rule_type, options, KERAS_NAMES, preset)
+        # set before Keras's __init__, which assigns weight_decay (a property reading and setting the rule)
+        object.__setattr__(self, "preset", preset)
+        object.__setattr__(self, "_given", given)
+        object.__setattr__(self, "rule", self._make_rule(given, options))
+        super().__init__(
+            learning_rate=schedule if schedule is not None else float(self.rule.lr),
+            weight_decay=self._keras_value("weight_decay"),
+            **base,
+        )
+        self._rules: dict[tuple[Any, bool], Rule] = {}
+
+    # --- Keras's arguments → the rule -------------------------------------------------------------------
+
+    def _named(self, args: tuple[Any, ...], options: dict[str, Any]) -> dict[str, Any]:
+        positional = (*self.arguments, *BASE_OPTIONS)
         name = type(self).__name__
-        if len(args) > len(self.positional):
-            raise TypeError(f"{name}() takes at most {len(self.positional)} positional arguments; {len(args)} given")
-        for key, value in zip(self.positional, args, strict=False):
+        if len(args) > len(positional):
+            raise TypeError(f"{name}() takes at most {len(positional)} positional arguments; {len(args)} given")
+        for key, value in zip(positional, args, strict=False):
             if key in options:
                 raise TypeError(f"{name}() got multiple values for argument {key!r}")
             options[key] = value
-        learning_rate = options.pop("learning_rate", None)
-        base = {k: options.pop(k) for k in _KERAS_BASE_OPTIONS if k in options}
-        schedule = None if learning_rate is None or isinstance(learning_rate, numbers.Real) else learning_rate
-        if learning_rate is not None and schedule is None:
-            options["learning_rate"] = float(learning_rate)
-        rule = self.rule_type(preset=preset, **translate(self.rule_type, options, KERAS_NAMES, preset))
-        super().__init__(learning_rate=schedule if schedule is not None else float(rule.lr), **base)
-        self.rule = rule
-        self.preset = preset
-        self._rules: dict[tuple[Any, bool], Rule] = {}
+        return options
+
+    @classmethod
+    def check_arguments(cls, options: dict[str, Any]) -> None:
+        """Keras's own checks of this class's arguments, raising what Keras raises (the rule checks ranges too)."""
+
+    def adapt(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The rule options for the options as given (torch names): the same unless Keras's meaning differs."""
+        return given
+
+    def _make_rule(self, given: dict[str, Any], options: dict[str, Any] | None = None) -> Rule:
+        """The rule for the options as given; a bad value's error also shows the arguments as the user wrote them."""
+        try:
+            return self.rule_type(preset=self.preset, **self.adapt(given))
+        except ValueError as error:
+            shown = ", ".join(f"{k}={v!r}" for k, v in (options or given).items())
+            raise ValueError(f"{type(self).__name__}: {error}" + (f" (given: {shown})" if shown else "")) from None
+
+    def _keras_value(self, keras_name: str) -> Any:
+        """The Keras attribute ``keras_name`` read from the rule (``weight_decay`` 0 reads as Keras's None)."""
+        field, index = rule_field(self.rule_type, keras_name)
+        value = getattr(self.rule, field)
+        value = value if index is None else value[index]
+        if keras_name == "weight_decay" and value == 0 and self.keras_weight_decay is None:
+            return None
+        return value
+
+    def _set_keras_value(self, keras_name: str, value: Any) -> None:
+        """Set the Keras attribute ``keras_name``: the rule is rebuilt (and checked) with the new value."""
+        field, index = rule_field(self.rule_type, keras_name)
+        given = dict(self._given)
+        if index is not None:  # one beta: the other keeps its current value
+            pair = list(getattr(self.rule, field))
+            pair[index] = getattr(self.rule_type(preset=self.preset), field)[index] if value is None else value
+            given[field] = tuple(pair)
+        elif value is None:  # Keras's "off"/"default": the preset's value
+            given.pop(field, None)
+        else:
+            given[field] = value
+        rule = self._make_rule(given)
+        if rule != self.rule and self.built and set(rule.init(np.zeros(2))) != set(self.rule.init(np.zeros(2))):
+            raise ValueError(
+                f"setting {keras_name} changes the optimizer's state variables: possible only before the "
+                "optimizer is built (create a new optimizer instead)"
+            )
+        object.__setattr__(self, "_given", given)
+        if rule != self.rule:
+            object.__setattr__(self, "rule", rule)
+            self._rules.clear()
+
+    def _apply_weight_decay(self, variables: list[Any]) -> None:
+        """Off: the rule applies the decay inside its step (the keras preset at the point where Keras applies it)."""
 
     # --- variables: one per state entry of the rule, per model variable --------------------------------
 
@@ -104,12 +191,13 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         super().build(variables)
         self._entries = []
         for var in variables:
-            dtype = var.dtype if var.dtype in ("float16", "float32", "float64") else "float32"
-            proto = self.rule.init(np.zeros(tuple(var.shape), dtype=dtype))
+            dtype = keras.backend.standardize_dtype(var.dtype)  # a tf.Variable's dtype is a tf.DType
+            dtype = dtype if dtype in ("float16", "float32", "float64") else "float32"
+            proto = self.rule.init(np.zeros((2,), dtype=dtype))  # which entries, their start value, 0-d or not
             entry = {}
             for key, value in proto.items():
                 fill = keras.initializers.Constant(float(value.flat[0]) if value.size else 0.0)
-                if np.ndim(value) == 0 and len(var.shape) > 0:
+                if np.ndim(value) == 0:
                     entry[key] = self.add_variable(shape=(), initializer=fill, dtype=var.dtype, name=key)
                 else:
                     entry[key] = self.add_variable_from_reference(var, name=key, initializer=fill)
@@ -117,21 +205,18 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     # --- the step ----------------------------------------------------------------------------------------
 
-    def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any) -> None:
-        with _no_grad():
-            for grad, var in zip(grads, trainable_variables, strict=True):
-                self.update_step(grad, var, learning_rate)
-
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         entry = self._entries[self._get_variable_index(variable)]
         rule = self._rule_for(learning_rate, self._use_weight_decay(variable))
-        t = ops.cast(self.iterations + 1, variable.dtype)  # Keras counts steps in the variable's dtype
-        grad = ops.cast(gradient, variable.dtype)
-        state = {k: v.value for k, v in entry.items()}
-        new_param, new_state = rule.step(variable.value, grad, state, t)
-        for key, value in new_state.items():
-            self.assign(entry[key], value)
-        self.assign(variable, new_param)
+        with _no_grad():
+            param = _read(variable)
+            t = ops.cast(self.iterations + 1, param.dtype)  # Keras counts steps in the variable's dtype
+            grad = ops.cast(_dense(gradient), param.dtype)
+            state = {k: v.value for k, v in entry.items()}
+            new_param, new_state = rule.step(param, grad, state, t)
+            for key, value in new_state.items():
+                self.assign(entry[key], value)
+            self.assign(variable, new_param)
 
     def _rule_for(self, learning_rate: Any, decay: bool) -> Rule:
         """The rule with this step's learning rate (and λ = 0 for variables excluded from weight decay)."""
@@ -146,12 +231,24 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             rule = self._rules[key] = dataclasses.replace(self.rule, lr=float(lr), **_no_decay(self.rule, decay))
         return rule
 
+    # --- config ------------------------------------------------------------------------------------------
+
     def get_config(self) -> dict[str, Any]:
+        """Keras's config of the class of the same name, plus adamlab's options where they are not Keras's.
+
+        ``keras.optimizers.Adam.from_config(adamlab.keras.Adam(...).get_config())`` works whenever the
+        optimizer is one Keras has: ``preset`` is written only when it is not ``"keras"``, and a rule option
+        Keras has no argument for only when it differs from the preset's default. Keras's ``from_config``
+        then rejects it (``Argument(s) not recognized``) instead of silently dropping it.
+        """
         config = super().get_config()
-        config.pop("weight_decay", None)
-        hyper = self.rule.hyperparameters()
-        hyper.pop("lr")
-        config.update({"preset": self.preset, **hyper})
+        config.update({k: getattr(self, k) for k in self.arguments if k != "learning_rate"})
+        covered = {rule_field(self.rule_type, k)[0] for k in self.arguments}
+        default = self.rule_type(preset=self.preset)
+        extras = {k: v for k, v in self.rule.hyperparameters().items() if k not in covered and v != getattr(default, k)}
+        if self.preset != "keras":
+            config["preset"] = self.preset
+        config.update(extras)
         return config
 
 
@@ -159,19 +256,10 @@ def _no_decay(rule: Rule, decay: bool) -> dict[str, Any]:
     return {} if decay or not hasattr(rule, "weight_decay") else {"weight_decay": 0.0}
 
 
-def make_keras_optimizer(rule_type: type[Rule], name: str) -> type[RuleOptimizer]:
-    """Create the Keras face class ``name`` for ``rule_type``."""
-    doc = (
-        f'Keras 3 optimizer running :class:`adamlab.rules.{rule_type.__name__}` (``preset="keras"``).\n\n'
-        f"{rule_type.__doc__}\n{RuleOptimizer.__doc__}"
+def keras_attribute(keras_name: str) -> property:
+    """The Keras attribute ``keras_name`` of a face class (``optimizer.beta_1``), reading and setting its rule."""
+    return property(
+        lambda self: self._keras_value(keras_name),
+        lambda self, value: self._set_keras_value(keras_name, value),
+        doc=f"Keras's ``{keras_name}``, read from and written to ``self.rule``.",
     )
-    attrs: dict[str, Any] = {"rule_type": rule_type, "__doc__": doc}
-    like = getattr(keras.optimizers, name, None)
-    if like is not None:
-        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        attrs["positional"] = tuple(
-            p.name for p in inspect.signature(like.__init__).parameters.values() if p.kind in kinds and p.name != "self"
-        )
-    cls = type(name, (RuleOptimizer,), attrs)
-    cls.__module__ = "adamlab.keras"
-    return keras.saving.register_keras_serializable(package="adamlab")(cls)  # so saved models load again

@@ -1,0 +1,106 @@
+"""The classes of the Keras face: one entry per Keras optimizer, each naming its rule and Keras's arguments.
+
+Adding an optimizer is one :data:`CLASSES` entry: the Keras class name, the rule type, Keras's hyperparameter
+arguments in its positional order (they become the constructor's positional order, the attributes and the
+config keys), Keras's default ``weight_decay`` and, where Keras checks an argument itself, a face class with
+that check (:class:`SGDFace`, :class:`AdamWFace`). ``keras.optimizers.Lion`` and ``Adafactor`` have no
+entry yet because the rules do not exist yet (``Lion``: ``("learning_rate", "beta_1", "beta_2",
+"weight_decay")``, Keras checks 0 < beta_1 ≤ 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import keras
+
+from adamlab import rules
+from adamlab.keras.names import BASE_OPTIONS
+from adamlab.keras.optimizer import RuleOptimizer, keras_attribute
+from adamlab.rules import Rule
+
+
+class SGDFace(RuleOptimizer):
+    """Keras's SGD checks 0 ≤ momentum ≤ 1, and runs ``nesterov=True`` with momentum 0 as plain SGD."""
+
+    @classmethod
+    def check_arguments(cls, options: dict[str, Any]) -> None:
+        momentum = options.get("momentum", 0.0)
+        if (
+            not isinstance(momentum, numbers.Real)
+            or isinstance(momentum, bool)
+            or not 0 <= momentum <= 1  # NaN fails too
+        ):
+            raise ValueError(f"`momentum` must be a float between [0, 1]. Received: momentum={momentum!r}")
+
+    def adapt(self, given: dict[str, Any]) -> dict[str, Any]:
+        momentum = given.get("momentum", self.rule_type(preset=self.preset).momentum)
+        if given.get("nesterov") and momentum == 0:  # the rule, like torch, wants momentum > 0 for Nesterov
+            return {**given, "nesterov": False}
+        return given
+
+    def _keras_value(self, keras_name: str) -> Any:
+        if keras_name == "nesterov":  # as given: True stays True with momentum 0
+            return bool(self._given.get("nesterov", self.rule.nesterov))
+        return super()._keras_value(keras_name)
+
+
+class AdamWFace(RuleOptimizer):
+    """Keras's AdamW requires a weight decay (``weight_decay=None`` raises)."""
+
+    @classmethod
+    def check_arguments(cls, options: dict[str, Any]) -> None:
+        if "weight_decay" in options and options["weight_decay"] is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasClass:
+    """One class of the Keras face."""
+
+    name: str
+    rule: type[Rule]
+    #: Keras's hyperparameter arguments, in its positional order (``learning_rate`` first)
+    arguments: tuple[str, ...]
+    #: Keras's default weight decay (None: off)
+    weight_decay: float | None = None
+    #: the face class to derive from, for classes whose Keras arguments need checks or a different meaning
+    base: type[RuleOptimizer] = RuleOptimizer
+
+
+_BETAS = ("beta_1", "beta_2", "epsilon")
+
+CLASSES: tuple[KerasClass, ...] = (
+    KerasClass("Adam", rules.Adam, ("learning_rate", *_BETAS, "amsgrad", "weight_decay")),
+    KerasClass("AdamW", rules.AdamW, ("learning_rate", "weight_decay", *_BETAS, "amsgrad"), 0.004, AdamWFace),
+    KerasClass("Adamax", rules.Adamax, ("learning_rate", *_BETAS, "weight_decay")),
+    KerasClass("Nadam", rules.NAdam, ("learning_rate", *_BETAS, "weight_decay")),
+    KerasClass("RAdam", rules.RAdam, ("learning_rate", *_BETAS, "weight_decay")),  # not in Keras: Adam's names
+    KerasClass("SGD", rules.SGD, ("learning_rate", "momentum", "nesterov", "weight_decay"), base=SGDFace),
+    KerasClass("Adagrad", rules.Adagrad, ("learning_rate", "initial_accumulator_value", "epsilon", "weight_decay")),
+    KerasClass("RMSprop", rules.RMSprop, ("learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay")),
+    KerasClass("Adadelta", rules.Adadelta, ("learning_rate", "rho", "epsilon", "weight_decay")),
+)
+
+
+def make_keras_optimizer(spec: KerasClass) -> type[RuleOptimizer]:
+    """Create the face class for ``spec``: a ``keras.optimizers.Optimizer`` with Keras's arguments and attributes."""
+    doc = (
+        f'Keras 3 optimizer running :class:`adamlab.rules.{spec.rule.__name__}` (``preset="keras"``), with the '
+        f"arguments of ``keras.optimizers.{spec.name}``: {', '.join(spec.arguments)} and {', '.join(BASE_OPTIONS)}."
+        f"\n\n{spec.rule.__doc__}\n{RuleOptimizer.__doc__}"
+    )
+    attrs: dict[str, Any] = {
+        "rule_type": spec.rule,
+        "arguments": spec.arguments,
+        "keras_weight_decay": spec.weight_decay,
+        "__doc__": doc,
+        "__module__": "adamlab.keras",
+        "__qualname__": spec.name,
+    }
+    for keras_name in spec.arguments[1:]:  # learning_rate is Keras's own property
+        attrs[keras_name] = keras_attribute(keras_name)
+    cls = type(spec.name, (spec.base,), attrs)
+    return keras.saving.register_keras_serializable(package="adamlab")(cls)  # so saved models load again
