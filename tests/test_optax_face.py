@@ -244,13 +244,17 @@ def test_inject_hyperparams_with_a_static_structure():
     assert float(s_ours.hyperparams["learning_rate"]) == pytest.approx(0.1)
 
 
-@needs_traced
-@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("name", sorted(adamlab.optax.OPTIMIZERS))
 def test_inject_hyperparams_with_traced_hyperparameters(name):
     options = {"learning_rate": 1e-2, **({"momentum": 0.9} if name in ("rmsprop", "sgd") else {})}
     ours = optax.inject_hyperparams(getattr(adamlab.optax, name))(**options)
     ref = optax.inject_hyperparams(getattr(optax, name))(**options)
-    assert_trees_close(trajectory(ours)[0], trajectory(ref)[0], rtol=2e-5)
+    try:
+        result = trajectory(ours)
+    except jax.errors.TracerBoolConversionError:  # a rule branching on a traced hyperparameter (issue 13)
+        pytest.xfail(f"{name}'s rule branches on a traced hyperparameter")
+    assert_trees_close(result[0], trajectory(ref)[0], rtol=2e-5)
+    assert jax.tree.structure(result[1]) == jax.tree.structure(trajectory(ref)[1])
 
 
 @needs_complex

@@ -77,7 +77,7 @@ def _dtypes(entry: str, value: Any) -> dict[str, Any]:
 
 def _keeps(rule: Rule, entry: str) -> bool:
     """Whether the rule keeps ``entry`` in its state (e.g. a momentum buffer only when momentum ≠ 0)."""
-    return entry in rule.init(np.zeros(1))
+    return entry in rule.layout().names
 
 
 def _lr_stage(schedule: Any) -> Scaling:

@@ -31,8 +31,7 @@ def _entries(opt: RuleTransformation, opt_state: Any, params: Any) -> tuple[list
         stage_count, stage_trees = stage.unpack(stages[i])
         count = stage_count if stage.counted else count
         trees.update(stage_trees)
-    probe = opt.rule.init(np.zeros((2, 3)))  # the rule's own answer to "which entries have the param's shape"
-    shaped = [name for name in probe if np.shape(probe[name]) == (2, 3) and name in trees]
+    shaped = [name for name in opt.rule.base.layout().of_kind("element") if name in trees]
     reference = params if params is not None else trees[shaped[0]] if shaped else None
     if reference is None:
         raise ValueError(f"this {opt.rule.name} keeps no per-parameter state: pass params to name the parameters")

@@ -1,13 +1,14 @@
 """The optax face's adapter: a rule as an ``optax.GradientTransformationExtraArgs`` whose state is optax's.
 
     init(params)                            -> optax's state tuple (ScaleByAdamState(count, mu, nu), EmptyState())
-    update(grads, state, params, **extra)   -> (updates, state'),  updates = rule.step(θ, g, s, t).θ − θ
+    update(grads, state, params, **extra)   -> (updates, state'),  updates = rule.increment(θ, g, s, t).u
 
 The math is the rule's; this module only walks the pytree, moves each leaf's rule state (``exp_avg``,
 ``exp_avg_sq`` …) in and out of optax's NamedTuples (``mu``, ``nu`` …, as a :class:`Layout` says), counts
 steps (int32, saturating, as optax), and evaluates optax schedules. Under ``jit`` the step t is a traced
-int32, which the rules handle. ``apply_updates(θ, u)`` gives back the rule's θ' whenever θ'/θ lies in
-[½, 2] (Sterbenz), i.e. for every ordinary step.
+int32, which the rules handle. In the optax preset the rule computes optax's update u itself
+(:meth:`~adamlab.rules.Rule.increment`); in other presets u = θ' − θ, which ``apply_updates`` turns back
+into the rule's θ' whenever θ'/θ lies in [½, 2] (Sterbenz), i.e. for every ordinary step.
 """
 
 from __future__ import annotations
@@ -228,15 +229,12 @@ def _functions(rule: Rule, layout: Layout) -> tuple[Callable, Callable]:
         for j, (g, p, decay) in enumerate(zip(grads, leaves, decays, strict=True)):
             leaf_rule = step_rule if decay else plain_rule
             s = {k: v[j] for k, v in entries.items()}
-            if p is None and _has_decay(leaf_rule):
-                raise ValueError("this optimizer has weight decay: pass params to update()")
-            if p is None or (leaf_rule.base is leaf_rule and not _has_decay(leaf_rule)):
-                # θ enters the rule only through weight decay: its step from 0 is exactly −Δ, optax's
-                # update, and θ + (−Δ) rounds to the rule's own θ − Δ; no θ' − θ rounding
-                p = jnp.zeros_like(g)
-            new_p, new_s = leaf_rule.step(p, g, s, t)
-            step = p - new_p if layout.ascend else new_p - p
-            new_updates.append(jnp.asarray(step, dtype=g.dtype))
+            if p is None:
+                if _has_decay(leaf_rule):
+                    raise ValueError("this optimizer has weight decay: pass params to update()")
+                p = jnp.zeros_like(g)  # θ enters the rules only through weight decay
+            u, new_s = leaf_rule.increment(p, g, s, t)  # optax's update: θ' = θ + u
+            new_updates.append(jnp.asarray(-u if layout.ascend else u, dtype=g.dtype))
             new_states.append({k: jnp.asarray(v, dtype=s[k].dtype) for k, v in new_s.items()})
 
         trees = _entry_trees(new_states, treedef, rule)
@@ -263,7 +261,7 @@ def _select(trees: dict[str, Any], stage: Moments, rule: Rule) -> dict[str, Any]
 
 def _entry_trees(states: list[dict[str, Any]], treedef: Any, rule: Rule) -> dict[str, Any]:
     """Per-leaf state dicts → one params-shaped tree per entry (an empty tree for no leaves, e.g. placeholders)."""
-    names = list(states[0]) if states else list(rule.init(np.zeros(1)))
+    names = list(states[0]) if states else list(rule.layout().names)
     return {name: treedef.unflatten([s[name] for s in states]) for name in names}
 
 
