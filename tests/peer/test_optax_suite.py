@@ -25,7 +25,7 @@ def runs(tmp_path_factory):
 
 def test_every_test_that_passes_with_optax_passes_with_adamlab(runs):
     (base, _), (ours, _) = runs[False], runs[True]
-    assert optax_suite.summary(base)["passed"] > 500  # the suite really ran
+    assert optax_suite.summary(base)["passed"] > 400  # the suite really ran (458 with optax 0.2.8)
     assert set(ours) == set(base)
     unexplained = [test for test, reason in optax_suite.lost(base, ours).items() if reason is None]
     assert unexplained == []
