@@ -7,7 +7,7 @@
    - ``step streams``: read g, a, b, c and write a, b, c: the step benchmark's Adam ceiling (28 B/param);
    - ``step reads only``: read g, a, b, c, write nothing (16 B/param). About the time of the full
      streams means the writes come free and the reads set the pace;
-   - ``gradient check``: adamlab's own check (``cpu_kernels.count_nonfinite``) over g (4 B/param).
+   - ``gradient check``: adamlab's own check (``kernels.runtime.count_nonfinite``, split over threads) over g (4 B/param).
 
    Best reachable share of the ceiling for a checked step = t(step) / (t(step) + t(check)).
 
@@ -35,9 +35,10 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from adamlab.kernels import cpu_kernels
-from adamlab.kernels.flat_buffer import DATA_PTR, GRAD
+from adamlab.kernels.runtime import count_nonfinite
+from adamlab.kernels.threads import run_split
 from adamlab.lab.step_benchmark import CacheFlush, Ceiling
+from adamlab.torch.flat_buffer import DATA_PTR, GRAD
 
 
 @njit(parallel=True, fastmath={"reassoc"}, error_model="numpy")
@@ -75,7 +76,7 @@ def check_bound(n: int, flush: CacheFlush, repeat: int) -> list[tuple[str, float
     threads = torch.get_num_threads()
     step = best_ms(ceiling.probe(3), flush, repeat)
     reads = best_ms(lambda: reads_only(g, a, b, c), flush, repeat)
-    check = best_ms(lambda: cpu_kernels.count_nonfinite(g, ptrs, starts, threads), flush, repeat)
+    check = best_ms(lambda: run_split(count_nonfinite, int(starts[-1]), (g, ptrs, starts), threads), flush, repeat)
     gbs = lambda nbytes, ms: f"{nbytes * n / ms / 1e6:.1f} GB/s"  # noqa: E731
     bound = step[0] / (step[0] + check[0])
     return [
