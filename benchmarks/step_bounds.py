@@ -7,7 +7,7 @@
    - ``step streams``: read g, a, b, c and write a, b, c: the step benchmark's Adam ceiling (28 B/param);
    - ``step reads only``: read g, a, b, c, write nothing (16 B/param). About the time of the full
      streams means the writes come free and the reads set the pace;
-   - ``gradient check``: adamlab's own check (``kernels.runtime.count_nonfinite``, split over threads) over g (4 B/param).
+   - ``gradient check``: adamlab's own check (``kernels.runtime.count_nonfinite``) over g (4 B/param).
 
    Best reachable share of the ceiling for a checked step = t(step) / (t(step) + t(check)).
 
