@@ -26,12 +26,13 @@ def run(rule, steps=12, start=(1.0, -2.0, 0.5)):
     return p, state
 
 
-def dozat_nadam(lr, b1, b2, eps, psi, steps=12, start=(1.0, -2.0, 0.5)):
-    """Dozat 2016, Algorithm 2 written out with the μ_t = β1(1 − ½·0.96^(tψ)) schedule."""
+def dozat_nadam(lr, b1, b2, eps, psi, steps=12, start=(1.0, -2.0, 0.5), product_dtype=float):
+    """Dozat 2016, Algorithm 2 written out with the μ_t = β1(1 − ½·0.96^(tψ)) schedule; Π_t is rounded to
+    ``product_dtype`` after each product (torch.optim keeps it in torch's default dtype, float32)."""
     p, m, v, prod = np.array(start), np.zeros(3), np.zeros(3), 1.0
     for t, g in enumerate(GRADS[:steps], start=1):
         mu, mu_next = (b1 * (1 - 0.5 * 0.96 ** (k * psi)) for k in (t, t + 1))
-        prod *= mu
+        prod = float(product_dtype(product_dtype(prod) * product_dtype(mu)))
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
         m_bar = (1 - mu) * g / (1 - prod) + mu_next * m / (1 - prod * mu_next)
         p = p - lr * m_bar / (np.sqrt(v / (1 - b2**t)) + eps)
@@ -39,10 +40,11 @@ def dozat_nadam(lr, b1, b2, eps, psi, steps=12, start=(1.0, -2.0, 0.5)):
 
 
 def test_nadam_is_dozats_algorithm_in_the_paper_and_torch_presets():
-    for preset in ("paper", "torch"):
+    for preset, product_dtype in (("paper", np.float64), ("torch", np.float32)):
         p, state = run(adamlab.NAdam(lr=0.01, preset=preset))
-        np.testing.assert_allclose(p, dozat_nadam(0.01, 0.9, 0.999, 1e-8, 4e-3), rtol=1e-14)
-        assert state["mu_product"].shape == ()
+        expected = dozat_nadam(0.01, 0.9, 0.999, 1e-8, 4e-3, product_dtype=product_dtype)
+        np.testing.assert_allclose(p, expected, rtol=1e-14)
+        assert state["mu_product"].shape == () and state["mu_product"].dtype == product_dtype
 
 
 def test_keras_nadam_schedule_has_no_psi():

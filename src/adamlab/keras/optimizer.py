@@ -25,6 +25,7 @@ from keras import ops
 
 from adamlab.keras.names import BASE_OPTIONS, KERAS_NAMES, rule_field
 from adamlab.keywords import translate
+from adamlab.ops.numpy import NUMPY_OPS
 from adamlab.rules import Rule
 
 
@@ -193,14 +194,18 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         for var in variables:
             dtype = keras.backend.standardize_dtype(var.dtype)  # a tf.Variable's dtype is a tf.DType
             dtype = dtype if dtype in ("float16", "float32", "float64") else "float32"
-            proto = self.rule.init(np.zeros((2,), dtype=dtype))  # which entries, their start value, 0-d or not
+            shape = tuple(var.shape)
             entry = {}
-            for key, value in proto.items():
-                fill = keras.initializers.Constant(float(value.flat[0]) if value.size else 0.0)
-                if np.ndim(value) == 0:
-                    entry[key] = self.add_variable(shape=(), initializer=fill, dtype=var.dtype, name=key)
-                else:
+            for declared in self.rule.layout().entries:  # the rule's layout: which entries, their kind and dtype
+                key, fill = declared.name, keras.initializers.Constant(declared.fill)
+                if declared.kind == "element":
                     entry[key] = self.add_variable_from_reference(var, name=key, initializer=fill)
+                    continue
+                own = dtype if declared.dtype == "param" else NUMPY_OPS.float_dtype(declared.dtype, np.zeros(()))
+                entry[key] = self.add_variable(
+                    shape=declared.shape_for(shape), initializer=fill, dtype=keras.backend.standardize_dtype(own),
+                    name=key,
+                )
             self._entries.append(entry)
 
     # --- the step ----------------------------------------------------------------------------------------

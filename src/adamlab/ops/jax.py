@@ -70,7 +70,7 @@ class JaxOps:
     def float_dtype(self, kind: str, like: Array) -> Any:
         if kind == "param":
             return like.dtype
-        return jnp.float32 if kind == "float32" else jnp.asarray(0.0).dtype
+        return jnp.float32  # "float32", and "default": torch's default float dtype (see StateEntry.dtype)
 
 
 JAX_OPS = JaxOps()

@@ -60,7 +60,7 @@ class StateEntry:
             (0-d, updated by :meth:`Rule.coefficients`) or ``"shaped"`` (the shape ``shape(param_shape)``).
         fill: initial value.
         dtype: ``"param"`` (the dtype the rule computes in), ``"float32"``, or ``"default"`` (torch's default
-            float dtype, ``torch.get_default_dtype()``, on torch; float32 on NumPy; JAX's default float on JAX).
+            float dtype, ``torch.get_default_dtype()``, on torch; float32 on NumPy and JAX, torch's own default).
         shape: for ``"shaped"`` entries, the entry's shape for a parameter of shape ``param_shape``.
     """
 
@@ -334,8 +334,8 @@ def like_step(x: Any, t: Any) -> Any:
     if is_host_step(t):
         return x
     ops = ops_for(t)
-    dtype = ops.float_dtype("param" if _is_float(t) else "default", t)  # an integer count: the default float
-    return ops.full((), x, like=t, dtype=dtype)
+    float_t = t if _is_float(t) else t * 1.0  # an integer count: the float type its library promotes it to
+    return ops.full((), x, like=float_t)
 
 
 def _is_float(t: Any) -> bool:

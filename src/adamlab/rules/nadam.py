@@ -128,8 +128,11 @@ class NAdam(Rule):
             if is_host_step(t) and np.ndim(product) == 0:  # torch: host floats from _get_value(mu_product)
                 value = float(product)
                 bc, bc_next = 1.0 - value, 1.0 - value * mu_next
-            else:
-                bc, bc_next = 1 - product, 1 - product * cast_like(mu_next, product)
+            else:  # Π's value in the float type the count promotes to (float64 where the library has it), as
+                # torch's default path takes it into a host float; a float32 count (torch.compile) keeps float32
+                # (a host count with per-member Π, a batched run, keeps Π in its own library and dtype)
+                wide = product if is_host_step(t) else cast_like(product, t * 1.0)
+                bc, bc_next = 1 - wide, 1 - wide * cast_like(mu_next, wide)
         else:  # constant μ = β1: Π_t = β1^t (optax's nadam)
             mu = mu_next = b1
             bc, bc_next = 1 - b1**t, 1 - b1 ** (t + 1)
