@@ -6,33 +6,20 @@ faces (:mod:`adamlab.checkpoint`).
 
 from __future__ import annotations
 
-from adamlab import rules
 from adamlab.errors import NonFiniteError
 from adamlab.numpy.checkpoint import export_state, import_state
 from adamlab.numpy.optimizer import NumpyOptimizer, make_numpy_optimizer
+from adamlab.registry import OPTIMIZERS as _REGISTRY
 
-Adam = make_numpy_optimizer(rules.Adam)
-AdamW = make_numpy_optimizer(rules.AdamW)
-Adamax = make_numpy_optimizer(rules.Adamax)
-NAdam = make_numpy_optimizer(rules.NAdam)
-RAdam = make_numpy_optimizer(rules.RAdam)
-SGD = make_numpy_optimizer(rules.SGD)
-Adagrad = make_numpy_optimizer(rules.Adagrad)
-RMSprop = make_numpy_optimizer(rules.RMSprop)
-Adadelta = make_numpy_optimizer(rules.Adadelta)
+#: face class per registry name (``"adam"`` → :class:`Adam` ...), one per :data:`adamlab.registry.OPTIMIZERS` entry
+OPTIMIZERS: dict[str, type[NumpyOptimizer]] = {e.name: make_numpy_optimizer(e.rule, e.face) for e in _REGISTRY}
+globals().update({cls.__name__: cls for cls in OPTIMIZERS.values()})  # adamlab.numpy.Adam, ...
 
 __all__ = [
-    "Adadelta",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "Adamax",
-    "NAdam",
+    "OPTIMIZERS",
+    *sorted(cls.__name__ for cls in OPTIMIZERS.values()),
     "NonFiniteError",
     "NumpyOptimizer",
-    "RAdam",
-    "RMSprop",
-    "SGD",
     "export_state",
     "import_state",
 ]

@@ -54,8 +54,8 @@ def _as_float_array(x: Any) -> np.ndarray:
 
 
 def per_element_entries(rule: Any) -> set[str]:
-    """The state entries with the parameter's shape (not the 0-d ones such as NAdam's ``mu_product``)."""
-    return {k for k, v in rule.init(np.zeros(1)).items() if np.ndim(v) > 0}
+    """The state entries with the parameter's shape, as the rule's layout declares them."""
+    return set(rule.layout().of_kind("element"))
 
 
 class NumpyOptimizer:
@@ -168,7 +168,7 @@ class NumpyOptimizer:
         self.state = state
 
 
-def make_numpy_optimizer(rule_type: type[Rule]) -> type[NumpyOptimizer]:
+def make_numpy_optimizer(rule_type: type[Rule], name: str | None = None) -> type[NumpyOptimizer]:
     """Create the NumPy face class for ``rule_type``: ``Cls(lr=..., preset=..., averaging=..., nonfinite=...)``."""
 
     def __init__(
@@ -189,6 +189,7 @@ def make_numpy_optimizer(rule_type: type[Rule]) -> type[NumpyOptimizer]:
         )
 
     doc = f"NumPy optimizer running :class:`adamlab.rules.{rule_type.__name__}`.\n\n{rule_type.__doc__}"
-    cls = type(rule_type.__name__, (NumpyOptimizer,), {"__init__": __init__, "rule_type": rule_type, "__doc__": doc})
+    attrs = {"__init__": __init__, "rule_type": rule_type, "__doc__": doc}
+    cls = type(name or rule_type.__name__, (NumpyOptimizer,), attrs)
     cls.__module__ = "adamlab.numpy"
     return cls
