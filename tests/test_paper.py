@@ -199,7 +199,7 @@ def test_cli_fig2_json_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[
     [
         (["paper", "fig3"], "cifar-10-batches-bin/data_batch_1.bin"),
         (["paper", "fig9"], "FIGURE must be one of fig1, fig2, fig3, fig4, all"),
-        (["paper", "fig2", "--serial", "--workers", "2"], "give one of --workers, --serial, --scheduler"),
+        (["paper", "fig2", "--serial", "--workers", "2"], "argument --workers: not allowed with argument --serial"),
         (["paper", "fig2", "--data", "/nonexistent/folder"], "--data: /nonexistent/folder is not a folder"),
         (["paper", "fig2", "--scheduler", "nohost"], "not one of local, serial or a Dask address"),
     ],

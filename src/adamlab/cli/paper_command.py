@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from adamlab.cli.arguments import integer
+from adamlab.cli.arguments import add_executor_arguments, executor_from
 
 ORDER = 45
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "all")
@@ -29,13 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", metavar="DIR", help="folder with MNIST IDX files, cifar-10-batches-bin/, aclImdb/")
     parser.add_argument("--out", default="adamlab_paper", metavar="DIR", help="output folder (default adamlab_paper)")
     parser.add_argument("--format", default="png", metavar="EXT", help="picture format: png, svg or pdf")
-    parser.add_argument(
-        "--workers", type=integer("--workers", 1, 1024), help="local worker processes (default: one per core)"
-    )
-    parser.add_argument("--serial", action="store_true", help="run in this process, one run after another")
-    parser.add_argument(
-        "--scheduler", metavar="ADDRESS", help="a Dask scheduler (tcp://HOST:8786) to send the runs to"
-    )
+    add_executor_arguments(parser, "one local process per core")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.set_defaults(handler=run)
 
@@ -48,11 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"FIGURE must be one of {', '.join(FIGURES)}; got {args.figure!r}")
     if args.format not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}; got {args.format!r}")
-    given = [o for o, v in (("--workers", args.workers), ("--serial", args.serial), ("--scheduler", args.scheduler))
-             if v]  # fmt: skip
-    if len(given) > 1:
-        raise ValueError(f"give one of --workers, --serial, --scheduler; got {' and '.join(given)}")
-    executor = "serial" if args.serial else args.scheduler or args.workers
+    executor = executor_from(args)
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     budget = "quick" if args.quick else "full"
     results, missing = [], []

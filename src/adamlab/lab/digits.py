@@ -92,6 +92,13 @@ class DigitsLogisticRegression(Problem):
             f"{noise}; the loss shown is the full training loss (paper §6.1, with digits in place of MNIST)."
         )
 
+    def identity(self) -> dict[str, object]:
+        """The options and a SHA-256 of the digits themselves (a run's record names its data by content)."""
+        import hashlib
+
+        x, y = load_digits_data()
+        return {**super().identity(), "data_sha256": hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()}
+
     # --- the model --------------------------------------------------------------------------------------
 
     def _loss(self, theta: object, x: object, y: object) -> object:

@@ -152,12 +152,13 @@ def run_tasks(
     *,
     description: str = "runs",
     progress: bool | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> tuple[list[list[dict[str, Any]]], RunCounts]:
     """Run ``tasks`` (see the module docstring); returns the results of each task and the run counts.
 
     Each entry of the returned list holds the results (dicts) of one task, in the order of its ``configs``,
     whether computed now or read from ``store``. ``progress``: show a bar on stderr (None: when stderr is a
-    terminal).
+    terminal). ``on_done(i)`` is called when task i is finished (found in the store, or computed).
     """
     counts = RunCounts()
     results: list[list[dict[str, Any]] | None] = [None] * len(tasks)
@@ -167,6 +168,8 @@ def run_tasks(
         if all(f is not None for f in found):
             results[i] = found  # type: ignore[assignment]
             counts.reused += len(found)
+            if on_done is not None:
+                on_done(i)
         else:
             todo.append(i)
     total = sum(len(t.configs) for t in tasks)
@@ -182,6 +185,8 @@ def run_tasks(
             results[i] = [item["result"] for item in out]
             counts.computed += len(out)
             bar.update(len(out))
+            if on_done is not None:
+                on_done(i)
 
         with open_executor(executor, len(todo)) as pool:
             if pool is None:

@@ -143,6 +143,7 @@ class Comparison:
     notes: list[str] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
     tune_seeds: int = 1
+    runs: dict[str, int] = dataclasses.field(default_factory=lambda: {"computed": 0, "reused": 0})
 
     @property
     def disclaimer(self) -> str:
@@ -190,6 +191,7 @@ class Comparison:
             "disclaimer": self.disclaimer,
             "notes": self.notes,
             "elapsed_s": round(self.elapsed_s, 3),
+            "runs": dict(self.runs),
             "optimizers": {name: r.to_dict(curves) for name, r in self.optimizers.items()},
         }
         return finite_or_none(out)
