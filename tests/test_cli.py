@@ -62,6 +62,9 @@ def test_demo_in_process(tmp_path, capsys):
 
 def test_demo_subprocess(tmp_path):
     code, out, err = run_subprocess(["demo", "--out", "tmp/x.png"], cwd=tmp_path)
+    assert code == 2 and err.strip() == "adamlab: error: tmp/x.png: the folder tmp does not exist"
+    (tmp_path / "tmp").mkdir()
+    code, out, err = run_subprocess(["demo", "--out", "tmp/x.png"], cwd=tmp_path)
     assert code == 0, err
     assert "Traceback" not in err
     check_demo_output(out, tmp_path / "tmp" / "x.png")

@@ -22,7 +22,9 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
-__all__ = ["save_figure", "plot_function_path", "plot_contour_paths", "plot_loss_curves"]
+from adamlab.lab.text_fit import fit_texts, legend_below
+
+__all__ = ["check_output_path", "save_figure", "plot_function_path", "plot_contour_paths", "plot_loss_curves"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: the 2-D box drawn when no ``domain`` is given and the paths stay inside it
@@ -30,16 +32,36 @@ DEFAULT_BOX: tuple[tuple[float, float], tuple[float, float]] = ((-2.0, 2.0), (-1
 #: the default 2-D box grows to fit the paths by at most this many box widths on each side (a diverging path
 #: would otherwise shrink the function to a dot); points beyond are clipped and named in the legend
 FIT_WIDTHS = 10.0
+#: loss values beyond this magnitude are drawn as diverged (log ticks cannot be placed near 1e308)
+HUGE_LOSS = 1e100
 ArrayLike = Any  # numpy array, torch tensor or nested sequence of numbers
 
 
+def check_output_path(out: str | Path) -> Path:
+    """``out`` as a Path whose folder exists: a ``ValueError`` names a missing folder or a file in the way."""
+    path = Path(out)
+    if not path.name:
+        raise ValueError(f"out: {str(out)!r} names a folder, not a file")
+    parent = path.parent
+    if not parent.is_dir():
+        part = next((p for p in reversed(parent.parents) if p.exists() and not p.is_dir()), None)
+        if part is None and parent.exists():
+            part = parent
+        if part is not None:
+            raise ValueError(f"{out}: {part} is a file, not a folder")
+        raise ValueError(f"{out}: the folder {parent} does not exist")
+    return path
+
+
 def save_figure(fig: Figure, out: str | Path) -> Path:
-    """Write ``fig`` to ``out`` (format from the extension), creating parent directories."""
+    """Write ``fig`` to ``out`` (format from the extension; the folder must exist), every title and legend
+    fitted inside the figure first (:func:`~adamlab.lab.text_fit.fit_texts`)."""
     path = Path(out)
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"out: unsupported file extension '{path.suffix}'; use .png, .svg or .pdf")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(path)
+    fit_texts(fig)
     fig.savefig(path, format=fmt, dpi=150)
     return path
 
@@ -242,7 +264,7 @@ def plot_contour_paths(
     (x_lo, x_hi), (y_lo, y_hi) = domain
     ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
     ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+    legend_below(fig, 3, fontsize="small")
     return save_figure(fig, out)
 
 
@@ -284,7 +306,8 @@ def plot_loss_curves(
 
     A 1-D value is one run, drawn up to its first non-finite value. A 2-D value is seeds x steps:
     each seed is cut at its first non-finite value, and the mean over the seeds still finite at a
-    step is drawn with a shaded min-max band (diverged seeds are counted in the legend). With
+    step is drawn with a shaded min-max band (diverged seeds are counted in the legend); a value beyond
+    ±:data:`HUGE_LOSS` counts as diverged. With
     ``log_y`` the y-axis is logarithmic when every plotted value is positive, otherwise symlog
     (linear within the smallest non-zero magnitude, at least 1e-8 of the largest), so values <= 0
     never break the plot. Returns the written path.
@@ -294,6 +317,8 @@ def plot_loss_curves(
     plotted: list[np.ndarray] = []
     for i, (name, values) in enumerate(curves.items()):
         arr, color = _as_array(values), f"C{i % 10}"
+        with np.errstate(invalid="ignore"):
+            arr = np.where(np.abs(arr) > HUGE_LOSS, np.nan, arr)  # on its way to overflow: drawn as diverged
         at = np.arange(arr.shape[-1]) if x is None else np.asarray(x, dtype=float)
         if at.shape != (arr.shape[-1],):
             raise ValueError(f"x has {at.size} positions; curves[{name!r}] has {arr.shape[-1]} points")

@@ -26,6 +26,7 @@ from adamlab.lab.paper.figure import Claim, FigureResult
 from adamlab.lab.paper.plotting import caption_figure
 from adamlab.lab.paper.protocol import Budget, base_config, grid_runs, half_decades, run_config
 from adamlab.lab.store import RunStore
+from adamlab.lab.text_fit import legend_below
 
 NAME = "fig4"
 TITLE = "Fig. 4: bias correction in Adam, on a variational auto-encoder (§6.4)"
@@ -112,7 +113,6 @@ def draw(result: FigureResult, out: str | Path) -> Path:
             ax.set_title(f"β2 = {b2:g}, after {epoch} epoch{'s' if epoch > 1 else ''}", fontsize="medium")
             ax.set(xlabel="log10(α)", ylabel="loss (−ELBO)" if col == 0 else None)
             ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    top.legend(handles, labels, loc="outside lower center", ncols=4, fontsize="small")
+    legend_below(top, 4, fontsize="small")
     top.suptitle(result.title, fontsize="large")
     return plots.save_figure(fig, out)
