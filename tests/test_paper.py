@@ -121,11 +121,20 @@ def test_verdicts_follow_the_numbers() -> None:
     assert fig1.verdict(panel("mnist", dict(adam=0.35, nesterov=0.29, adagrad=0.4))).held is False  # > 1.1×
     assert fig1.verdict(panel("imdb", dict(adam=0.2, adagrad=0.2, rmsprop=0.3, nesterov=0.5))).held is True
     assert fig1.verdict(panel("imdb", dict(adam=0.2, adagrad=0.6, rmsprop=0.3, nesterov=0.5))).held is False
-    rows = [{"beta1": b1, "beta2": 0.9999, "bias_correction": bc, "loss_epoch_1": loss}
-            for b1 in (0.0, 0.9) for bc, loss in ((True, 100.0), (False, math.nan))]  # fmt: skip
-    assert fig4.verdict(rows, 1).held is True
-    rows[0]["loss_epoch_1"] = math.inf
-    assert fig4.verdict(rows, 1).held is False
+    def table(without: dict[float, float]) -> list[dict]:
+        rows = []
+        for b1 in (0.0, 0.9):
+            for b2 in (0.99, 0.999, 0.9999):
+                for lr in (1e-3, 1e-2):
+                    rows.append({"beta1": b1, "beta2": b2, "lr": lr, "bias_correction": True, "loss_epoch_1": 100.0})
+                    rows.append({"beta1": b1, "beta2": b2, "lr": lr, "bias_correction": False,
+                                 "loss_epoch_1": without[lr] if b2 == 0.9999 else 100.0})  # fmt: skip
+        return rows
+
+    assert fig4.verdict(table({1e-3: 90.0, 1e-2: math.nan}), 1).held is True  # diverges without correction
+    assert fig4.verdict(table({1e-3: 90.0, 1e-2: 250.0}), 1).held is True  # above twice the corrected loss
+    assert fig4.verdict(table({1e-3: 90.0, 1e-2: 150.0}), 1).held is False  # worse, but not unstable
+    assert fig4.verdict(table({1e-3: 40.0, 1e-2: math.nan}), 1).held is False  # and the reverse once: a tie
 
 
 def test_fig1_without_imdb_runs_mnist_and_names_the_layout(tmp_path: Path) -> None:

@@ -249,6 +249,8 @@ def _markdown(claims: dict, fmt: str) -> str:
         "tuning seeds), then "
         "the mean final loss over the seeds is reported (noise-free loss; † = diverged on some seed).",
         "",
+        _noise_budget(claims["settings"]),
+        "",
     ]
     for study in claims["noise"]:
         lines += [f"### {study['title']} — RMS gradient at the start {study['gradient_rms']:.3g}", "",
@@ -267,6 +269,15 @@ def _markdown(claims: dict, fmt: str) -> str:
             lines.append(f"| {key} | {r.lr:.3g} | {r.final_loss:.5g} | {reached} | {'yes' if r.diverged else 'no'} |")
         lines += ["", f"![loss](loss_{name}.{fmt})", "", f"*{cmp.disclaimer}*", ""]
     return "\n".join(lines)
+
+
+def _noise_budget(settings: dict[str, Any]) -> str:
+    """Say the noise study's budget, and that it is shorter than the speed study's when it is."""
+    noise, speed = settings["noise_epochs"], settings["epochs"]
+    shorter = (f"shorter than the {speed} epochs of the speed section below, since every level re-tunes every "
+               "optimizer" if noise < speed else f"the speed section below uses {speed}")  # fmt: skip
+    return (f"Budget: {noise} epoch{'s' if noise != 1 else ''} per noise level on learning problems ({shorter}); "
+            f"{settings['steps']} steps on test functions, as in the speed section.")  # fmt: skip
 
 
 def _plot_memory(memory: list[dict[str, Any]], out: Path) -> Path:

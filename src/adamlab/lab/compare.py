@@ -33,6 +33,7 @@ import numpy as np
 
 from adamlab.lab.compare_runs import COMPARE_PROTOCOL, batch_task, runs_from
 from adamlab.lab.executor import RunCounts, open_executor, run_tasks
+from adamlab.lab.names import rule_label
 from adamlab.lab.problems import Problem, Runs, get_problem
 from adamlab.lab.results import Comparison, OptimizerResult, unique_labels
 from adamlab.lab.store import RunStore
@@ -54,16 +55,12 @@ MAX_SEEDS = 1000
 MAX_GRID = 1000
 MAX_RUN_STEPS = 100_000_000  #: runs in one batch × steps per run (36 grid values × 1,000,000 steps fit)
 
-_DISPLAY = {"adam": "Adam", "adamw": "AdamW", "adamax": "AdaMax", "sgd": "SGD", "momentum": "SGD-momentum",
-            "nesterov": "SGD-Nesterov", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adadelta": "AdaDelta"}  # fmt: skip
-
 OptimizerSpec = Sequence[str | Rule | Averaged] | Mapping[str, str | Rule | Averaged]
 
 
 def display_name(key: str, rule: Rule | Averaged) -> str:
-    """The name shown in legends: ``"SGD-Nesterov"`` for ``"nesterov"``, the class name for other rules."""
-    inner = rule.base
-    return _DISPLAY.get(key.lower(), _DISPLAY.get(inner.name, type(inner).__name__))
+    """The name shown in legends: what the rule computes (:func:`adamlab.lab.names.rule_label`)."""
+    return rule_label(rule)
 
 
 def tuning_objective(losses: np.ndarray, objective: str) -> np.ndarray:

@@ -8,7 +8,7 @@ keeps what finished). A progress bar on stderr counts runs.
 ``executor`` may be:
 
 - ``None`` or ``"local"``: a :class:`concurrent.futures.ProcessPoolExecutor` with one process per core
-  (at most one per task), started with ``spawn`` (no torch state is forked);
+  (at most one per task), started with ``spawn`` (no torch state is forked), each on one thread;
 - an integer n >= 1: n local processes;
 - ``"serial"``: in this process, one task after another;
 - a Dask scheduler address (``"tcp://10.0.0.5:8786"`` or ``"10.0.0.5:8786"``): a
@@ -65,9 +65,15 @@ class RunCounts:
         return {"computed": self.computed, "reused": self.reused}
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is handled by the parent, which stops the workers itself."""
+def _init_worker() -> None:
+    """Worker initializer: Ctrl-C is handled by the parent, which stops the workers itself; numba's kernels run
+    on one thread (the pool runs one task per core: more threads per worker only fight over the cores, and
+    measured here they made each worker's first run 2-3 times slower)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(1)
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
 
 
 def _is_dask_client(obj: Any) -> bool:
@@ -92,7 +98,7 @@ def open_executor(executor: Any, tasks: int | None = None) -> Iterator[cf.Execut
         pool = cf.ProcessPoolExecutor(
             max_workers=workers if tasks is None else min(workers, tasks),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint,
+            initializer=_init_worker,
         )
         try:
             yield pool

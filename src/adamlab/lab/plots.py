@@ -104,6 +104,12 @@ def _name(fun: Callable[..., Any]) -> str:
     return "f" if name.startswith("<") else name
 
 
+def _formula(fun: Callable[..., Any]) -> str | None:
+    """The formula of a typed-in expression (its text) or of a registered test function, else None."""
+    text = getattr(fun, "formula", None) or getattr(fun, "text", None)
+    return text if isinstance(text, str) and text else None
+
+
 def _widen(lo: float, hi: float, values: np.ndarray, widths: float) -> tuple[float, float]:
     """``(lo, hi)`` widened to include the finite ``values``, by at most ``widths`` times its width on each side."""
     v = np.asarray(values, dtype=float).reshape(-1)
@@ -182,11 +188,12 @@ def plot_function_path(
     ys = ys[np.isfinite(ys)]
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(grid, curve, color="0.2", lw=1.6, label=f"{_name(fun)}(x)", zorder=1)
+    ax.plot(grid, curve, color="0.2", lw=1.6, label=f"f(x) = {_formula(fun)}" if _formula(fun) else f"{_name(fun)}(x)",
+            zorder=1)  # fmt: skip
     for i, m in enumerate(minima):
         ax.axvline(m, color="tab:green", ls="--", lw=1, zorder=0)
         star = "known minimum" if i == 0 else None
-        ax.plot(m, fmin[i], "*", ms=16, color="gold", mec="k", zorder=5, label=star)
+        ax.plot(m, fmin[i], "*", ms=16, color="gold", mec="k", zorder=8, label=star)  # above the final marker
     if len(xs):
         ax.plot(xs, fs, color="tab:blue", lw=0.6, alpha=0.4, zorder=2)
         hidden = f", {int((~visible).sum())} outside view" if (~visible).any() else ""
@@ -205,7 +212,9 @@ def plot_function_path(
         ax.set_ylim(ylo - pad, yhi + pad)
     pad = 0.02 * (xhi - xlo)
     ax.set_xlim(xlo - pad, xhi + pad)
-    ax.set(xlabel="x", ylabel="f(x)", title=title or f"{label} on {_name(fun)}(x)")
+    formula = _formula(fun)
+    default = f"{label} on f(x) = {formula}" if formula else f"{label} on {_name(fun)}(x)"
+    ax.set(xlabel="x", ylabel="f(x)", title=title or default)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
     return save_figure(fig, out)
@@ -260,10 +269,14 @@ def plot_contour_paths(
     if start is not None:
         ax.plot(*start, "o", ms=11, mfc="white", mec="k", mew=2, zorder=6, label="start")
     for i, (mx, my) in enumerate(minima):
-        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=4, label="minimum" if i == 0 else None)
+        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=8, label="minimum" if i == 0 else None)
     (x_lo, x_hi), (y_lo, y_hi) = domain
     ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
-    ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
+    if 0.25 <= (y_hi - y_lo) / (x_hi - x_lo) <= 4:  # equal aspect, unless the box is a long strip
+        ax.set_aspect("equal", adjustable="box")
+    formula = _formula(fun)
+    where = f"f(x, y) = {formula}" if formula else f"{_name(fun)}(x, y)"
+    ax.set_title(title or (f"{next(iter(paths))} on {where}" if len(paths) == 1 else f"Optimizer paths on {where}"))
     legend_below(fig, 3, fontsize="small")
     return save_figure(fig, out)
 

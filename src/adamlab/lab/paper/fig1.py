@@ -35,10 +35,10 @@ CLAIMS = {
 #: "as fast as" / "similarly": a final cost at most this factor above the other's
 SIMILAR = 1.1
 
-_FULL_GRIDS = {"adam": half_decades(1e-4, 1e-1), "rmsprop": half_decades(1e-4, 1e-1),
-               "adagrad": half_decades(1e-3, 1.0), "nesterov": half_decades(1e-3, 1.0)}  # fmt: skip
-_QUICK_GRIDS = {"adam": (1e-3, 3.16e-3, 1e-2), "rmsprop": (1e-3, 3.16e-3, 1e-2), "adagrad": (3.16e-2, 0.1, 0.316),
-                "nesterov": (3.16e-2, 0.1, 0.316)}  # fmt: skip
+_FULL_GRIDS = {"adam": half_decades(1e-4, 0.316), "rmsprop": half_decades(1e-4, 0.316),
+               "adagrad": half_decades(1e-3, 3.16), "nesterov": half_decades(1e-3, 3.16)}  # fmt: skip
+_QUICK_GRIDS = {"adam": (3.16e-3, 1e-2, 3.16e-2, 0.1), "rmsprop": (3.16e-3, 1e-2, 3.16e-2, 0.1),
+                "adagrad": (0.1, 0.316, 1.0, 3.16), "nesterov": (0.1, 0.316, 1.0, 3.16)}  # fmt: skip
 FULL = Budget("full", epochs=45, seeds=3, grids=_FULL_GRIDS,
               panels={"imdb": Budget("full", epochs=160, seeds=3, grids=_FULL_GRIDS)})  # fmt: skip
 QUICK = Budget("quick", epochs=10, seeds=1, grids=_QUICK_GRIDS,

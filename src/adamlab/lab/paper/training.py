@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from adamlab.lab.executor import timed
+from adamlab.lab.names import DISPLAY
 
 __all__ = ["OPTIMIZER_LABELS", "make_optimizer", "train", "train_task"]
 
-#: the paper's names of the optimizers, used in every legend
-OPTIMIZER_LABELS = {"adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "nesterov": "SGD-Nesterov",
-                    "adadelta": "AdaDelta", "sgd": "SGD"}  # fmt: skip
+#: the paper's names of the optimizers, used in every legend (the lab's one naming)
+OPTIMIZER_LABELS = {k: DISPLAY[k] for k in ("adam", "adagrad", "rmsprop", "nesterov", "adadelta", "sgd")}
 
 
 def make_optimizer(name: str, params: Any, lr: float, options: dict[str, Any]) -> Any:
