@@ -183,8 +183,10 @@ def load_cifar10(data_dir: str | None, examples: int | None = None) -> Dataset:
     images = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     x = images.astype(np.float32) / 255.0
-    x, y = subset(x, y, examples, "CIFAR-10")
     source = f"CIFAR-10's binary training batches ({len(parts)} files, {len(y):,} images)"
+    x, y = subset(x, y, examples, "CIFAR-10")
+    if examples is not None:
+        source += f", a fixed subset of {examples:,}"
     return Dataset("cifar10", source, x, y, digest(x, y))
 
 

@@ -46,12 +46,12 @@ class SparseRows:
 
     def __getitem__(self, rows: np.ndarray) -> SparseRows:
         rows = np.asarray(rows, dtype=np.int64)
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lengths = ends - starts
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        pieces = [self.indices[s:e] for s, e in zip(starts, ends, strict=True)]
-        indices = np.concatenate(pieces) if pieces else np.empty(0, np.int64)
-        return SparseRows(indptr, indices.astype(np.int64), self.columns)
+        # position k of the result reads indices[starts[row of k] + (k − indptr[row of k])]
+        source = np.arange(indptr[-1]) + np.repeat(starts - indptr[:-1], lengths)
+        return SparseRows(indptr, self.indices[source], self.columns)
 
     def dense(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` as a dense float32 array (len(rows), columns)."""
