@@ -150,6 +150,39 @@ def test_killed_sweep_resumes_to_the_same_bytes(uninterrupted: Path, tmp_path: P
     assert results_of(tmp_path) == results_of(uninterrupted)
 
 
+def test_ctrl_c_stops_local_workers_at_once(tmp_path: Path) -> None:
+    """SIGINT to the process group (what Ctrl-C sends) during `adamlab paper` with local worker processes: exit
+    130 at once, no worker left running, whole records only."""
+    slow = f"Budget('ctrl-c', epochs=150, seeds=2, examples=400, scale={{'hidden': [32, 32]}}, grids={TINY.grids!r})"
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1]]\n"
+        "from adamlab.lab.paper import Budget, fig2\nfrom adamlab.cli.main import main\n"
+        f"fig2.BUDGETS['quick'] = {slow}\n"
+        "sys.exit(main(['paper', 'fig2', '--quick', '--workers', '2', '--out', sys.argv[2], '--json']))\n"
+    )
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    child = subprocess.Popen([sys.executable, "-c", script, SRC, str(tmp_path)], env=env, start_new_session=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None and len(list(runs.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)
+    started = time.monotonic()
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.decode().strip().endswith("adamlab: interrupted")
+    assert time.monotonic() - started < 10  # the workers were stopped, not waited for
+    time.sleep(0.5)
+    listed = subprocess.run(["pgrep", "-a", "-g", str(child.pid)], capture_output=True, text=True).stdout
+    left = [line for line in listed.splitlines() if "<defunct>" not in line]  # exited; reaped by init, or not
+    assert left == [], f"processes outlived the interrupted command: {left}"
+    kept = list(runs.glob("*.json"))
+    assert 2 <= len(kept) < 15
+    for p in kept:
+        assert json.loads(p.read_text())["result"]  # whole records (resuming them is tested above)
+
+
 def test_dask_local_cluster_by_address(uninterrupted: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
