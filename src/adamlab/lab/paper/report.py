@@ -54,7 +54,7 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in esc)]
 
 
-def _markdown(results: Sequence[FigureResult], fmt: str) -> str:
+def _markdown(results: Sequence[FigureResult], fmt: str, not_run: Sequence[str]) -> str:
     lines = ["# The Adam paper's experiments, reproduced", "", "Made by `adamlab paper`.", "", INTRO, ""]
     lines += _md_table(["figure", "claim", "verdict"],
                        [[r.figure, c.paper, c.verdict] for r in results for c in r.claims])  # fmt: skip
@@ -69,6 +69,8 @@ def _markdown(results: Sequence[FigureResult], fmt: str) -> str:
         lines += [f"- Runs: {r.counts.computed} computed now, {r.counts.reused} reused from the store.", ""]
         lines += [f"- Note: {n}" for n in r.notes]
         lines += [f"- Not run: {m}" for m in r.missing]
+    if not_run:
+        lines += ["", "## Not run", "", *(f"- {m}" for m in not_run)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -85,7 +87,7 @@ def _image(path: Path, fmt: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:{_MIME[fmt]};base64,{data}">'
 
 
-def _html(results: Sequence[FigureResult], out: Path, fmt: str) -> str:
+def _html(results: Sequence[FigureResult], out: Path, fmt: str, not_run: Sequence[str]) -> str:
     parts = ["<h1>The Adam paper's experiments, reproduced</h1>", "<p>Made by <code>adamlab paper</code>.</p>",
              f"<p>{html.escape(INTRO)}</p>",
              _html_table(["figure", "claim", "verdict"], [[r.figure, c.paper, c.verdict] for r in results
@@ -102,6 +104,8 @@ def _html(results: Sequence[FigureResult], out: Path, fmt: str) -> str:
         items = [f"Runs: {r.counts.computed} computed now, {r.counts.reused} reused from the store."]
         items += [f"Note: {n}" for n in r.notes] + [f"Not run: {m}" for m in r.missing]
         parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+    if not_run:
+        parts += ["<h2>Not run</h2>", "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in not_run) + "</ul>"]
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
              "img{max-width:100%}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;"
              "padding:.3rem .5rem;vertical-align:top;font-size:.9rem}th{background:#f3f3f3}")  # fmt: skip
@@ -109,10 +113,14 @@ def _html(results: Sequence[FigureResult], out: Path, fmt: str) -> str:
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")  # fmt: skip
 
 
-def write_report(results: Sequence[FigureResult], out: Path, fmt: str = "png") -> dict[str, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out``; the figures' pictures must already be there."""
+def write_report(results: Sequence[FigureResult], out: Path, fmt: str = "png",
+                 not_run: Sequence[str] = ()) -> dict[str, Path]:  # fmt: skip
+    """Write ``report.md`` and ``report.html`` into ``out``; the figures' pictures must already be there.
+
+    ``not_run``: one line per figure that could not run (e.g. its data is missing), listed at the end.
+    """
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "report.md", out / "report.html"
-    md.write_text(_markdown(results, fmt), encoding="utf-8")
-    page.write_text(_html(results, out, fmt), encoding="utf-8")
+    md.write_text(_markdown(results, fmt, not_run), encoding="utf-8")
+    page.write_text(_html(results, out, fmt, not_run), encoding="utf-8")
     return {"markdown": md, "html": page}
