@@ -131,7 +131,9 @@ def test_killed_sweep_resumes_to_the_same_bytes(uninterrupted: Path, tmp_path: P
     """SIGKILL a real sweep once it has written records, start it again: the same bytes as never stopped."""
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from test_store import TINY\nfrom adamlab.lab.paper import run_figure\n"
+        "import time\nfrom test_store import TINY\nfrom adamlab.lab.paper import protocol, run_figure\n"
+        "run = protocol.train_task\n"
+        "protocol.train_task = lambda payload: (time.sleep(0.3), run(payload))[1]  # slow enough to kill part way\n"
         "run_figure('fig2', TINY, out=sys.argv[3], executor='serial')\n"
     )
     env = {**os.environ, "MPLBACKEND": "Agg"}
