@@ -159,7 +159,7 @@ def test_short_reprs_and_notebook_tables() -> None:
 def test_packaging_files() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["license"] == {"text": "MIT"}
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert (ROOT / "src" / "adamlab" / "py.typed").is_file()
     assert "## [0.1.0]" in (ROOT / "CHANGELOG.md").read_text()
