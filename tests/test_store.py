@@ -201,3 +201,40 @@ def test_dask_local_cluster_by_address(uninterrupted: Path, tmp_path: Path) -> N
 
 def _double(x: int) -> list[dict[str, object]]:
     return [{"result": {"y": 2 * x}}]
+
+
+def test_one_torch_thread_holds_in_every_thread_that_enters() -> None:
+    """torch's count is per thread once a thread has used torch: each entering thread must set its own."""
+    import threading
+
+    import torch
+
+    from adamlab.lab.digits import one_torch_thread
+
+    before = torch.get_num_threads()
+    inside, ready, go = [], threading.Barrier(2), threading.Event()
+
+    def work(first: bool) -> None:
+        torch.ones(3).sum()  # this thread now has its own count
+        ready.wait()
+        if first:
+            with one_torch_thread():
+                go.set()
+                inside.append(torch.get_num_threads())
+                time.sleep(0.2)  # the other thread enters while this one is still inside
+        else:
+            go.wait()
+            with one_torch_thread():
+                inside.append(torch.get_num_threads())
+
+    threads = [threading.Thread(target=work, args=(f,)) for f in (True, False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inside == [1, 1]
+    with one_torch_thread():
+        with one_torch_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

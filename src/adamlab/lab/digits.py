@@ -205,7 +205,8 @@ class DigitsLogisticRegression(Problem):
 
 
 _THREADS_LOCK = threading.Lock()
-_THREADS_USERS = [0, 1]  #: [blocks inside one_torch_thread now, torch's thread count before the first]
+_THREADS_INSIDE = [0]  #: blocks inside one_torch_thread now, over all threads
+_THREADS_OWN = threading.local()  #: per thread: its torch thread count before its first block (``before``)
 
 
 @contextlib.contextmanager
@@ -214,18 +215,24 @@ def one_torch_thread() -> Iterator[None]:
 
     Small problems gain nothing from threads, and on a busy machine every parallel region waits for a
     second core: measured here, 120 RMSprop steps of a 26k-parameter network took 3.8 s with numba's 2
-    threads and 0.36 s with 1 (the same bytes). torch's setting is per process: when several threads are
-    inside such blocks at once (a Dask worker with several threads), it is restored when the last one leaves,
-    so no run ever computes with more than one thread. numba's setting is per thread.
+    threads and 0.36 s with 1 (the same bytes). It also makes results independent of the thread count:
+    a reduction split over two threads rounds differently from one over a single thread.
+
+    torch's count is per thread once a thread has used torch (OpenMP's per-thread setting; MKL's is global),
+    so every thread entering a block sets it for itself: a Dask worker with several threads runs each task on
+    one thread. A thread restores its own count when it leaves and no block is running anywhere (so MKL's
+    global count never rises under a running block); a thread that leaves while another is still inside
+    keeps one thread and restores its original count after its next block that ends last.
+    numba's setting is per thread and always restored.
     """
     import numba
     import torch
 
     with _THREADS_LOCK:
-        if _THREADS_USERS[0] == 0:
-            _THREADS_USERS[1] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_USERS[0] += 1
+        if not hasattr(_THREADS_OWN, "before"):
+            _THREADS_OWN.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        _THREADS_INSIDE[0] += 1
     previous_numba = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -233,9 +240,10 @@ def one_torch_thread() -> Iterator[None]:
     finally:
         numba.set_num_threads(previous_numba)
         with _THREADS_LOCK:
-            _THREADS_USERS[0] -= 1
-            if _THREADS_USERS[0] == 0:
-                torch.set_num_threads(_THREADS_USERS[1])
+            _THREADS_INSIDE[0] -= 1
+            if _THREADS_INSIDE[0] == 0:
+                torch.set_num_threads(_THREADS_OWN.before)
+                del _THREADS_OWN.before
 
 
 def _finite_columns(batch_loss: object, g: object, theta: object) -> np.ndarray:
