@@ -9,7 +9,7 @@ import torch
 
 from adamlab.checkpoint import make_checkpoint, one_rule, read_checkpoint, register_face
 from adamlab.torch.optimizer import STATE_AT_CONSTRUCTION, RuleOptimizer
-from adamlab.torch.step_count import count_of, make_step
+from adamlab.torch.step_count import checked_count, count_of, make_step
 
 
 def export_state(optimizer: Any) -> dict[str, Any]:
@@ -41,15 +41,20 @@ def import_state(optimizer: Any, checkpoint: dict[str, Any], *, strict: bool = T
     """
     rule = one_rule(optimizer)
     pairs = [(p, group) for group in optimizer.param_groups for p in group["params"]]
-    step, states = read_checkpoint(checkpoint, rule, [tuple(p.shape) for p, _ in pairs], strict=strict)
+    try:
+        step, states = read_checkpoint(checkpoint, rule, [tuple(p.shape) for p, _ in pairs], strict=strict)
+    except (TypeError, OverflowError) as error:  # malformed entries (a shape that is a number ...)
+        raise ValueError(f"not a valid adamlab optimizer checkpoint: {error}") from None
+    step = checked_count(step, "checkpoint")
     built = []
     for (p, group), saved in zip(pairs, states, strict=True):
         loaded: dict[str, Any] = {"step": make_step(step, p, group)}
         for key, value in saved.items():
             dtype = optimizer.state_entry_dtype(rule, key, p, group)
             array = np.asarray(value)
-            if dtype.is_complex and not np.iscomplexobj(array):
-                raise ValueError(f"checkpoint state {key!r} is real; this optimizer's parameter is {p.dtype}")
+            if dtype.is_complex != np.iscomplexobj(array):
+                kind = "complex" if np.iscomplexobj(array) else "real"
+                raise ValueError(f"checkpoint state {key!r} is {kind}; this optimizer's parameter is {p.dtype}")
             device = p.device if rule.layout().entry(key).kind == "element" else torch.device("cpu")
             loaded[key] = torch.as_tensor(array).to(device=device, dtype=dtype)
         built.append(loaded)

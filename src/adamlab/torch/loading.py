@@ -67,10 +67,9 @@ def param_state(opt: Any, p: torch.Tensor, value: dict[str, Any], group: dict[st
     """One parameter's loaded state, checked against the group's rule and converted to where it is kept."""
     rule = opt.rule_for(group)
     layout = rule.layout()
-    step = value.pop("step", None)
-    if step is None and value:  # torch's SGD keeps no step; its buffer exists only after a step
-        step = 1
-    count = checked_count(0 if step is None else step, f"state of parameter {key!r}")
+    # torch's SGD keeps no step; its buffer exists only after a step
+    step = value.pop("step") if "step" in value else (1 if value else 0)
+    count = checked_count(step, f"state of parameter {key!r}")
     expected = set(layout.names)
     missing, extra = sorted(expected - set(value)), sorted(set(value) - expected)
     if missing or extra:
