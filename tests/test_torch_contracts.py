@@ -434,3 +434,43 @@ def test_capturable_on_cpu_raises_as_torch_does():
         with pytest.raises(AssertionError, match="capturable=True"):
             opt.step()
         assert torch.equal(p, torch.ones(2))
+
+
+# --- differentiable=True: autograd through the step -----------------------------------------------------------
+
+
+def _through_steps(cls, steps, lr_requires_grad):
+    gen = torch.Generator().manual_seed(11)
+    start = torch.randn(3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    g0 = torch.randn(3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    lr = torch.tensor(0.05, dtype=torch.float64, requires_grad=True) if lr_requires_grad else 0.05
+    p = start.clone()
+    opt = cls([p], lr=lr, differentiable=True)
+    for i in range(steps):
+        p.grad = g0.clone() if i == 0 else torch.sin(p.detach())
+        opt.step()
+    loss = (p**2).sum() + sum(v.sum() for k, v in opt.state[p].items() if torch.is_tensor(v) and k != "step")
+    return torch.autograd.grad(loss, (start, g0, lr) if lr_requires_grad else (start, g0))
+
+
+@pytest.mark.parametrize("lr_requires_grad", [False, True], ids=["float lr", "lr requires grad"])
+@pytest.mark.parametrize("name", NAMES)
+def test_differentiable_step_gives_torchs_gradients(name, lr_requires_grad):
+    """Meta-learning: the gradient of a loss after a step with respect to the starting parameters, the gradient
+    fed to the step and a tensor lr, as torch.optim's differentiable=True computes them. Where torch cannot
+    (several classes refuse an lr that requires grad: ``addcdiv_(): argument 'value' must be Number``) adamlab
+    still differentiates; two steps in a row work too (torch's in-place state updates cannot be differentiated
+    twice for NAdam and others)."""
+    ours, ref = classes(name)
+    try:
+        expected = _through_steps(ref, 1, lr_requires_grad)
+    except (TypeError, RuntimeError):
+        expected = None
+    got = _through_steps(ours, 1, lr_requires_grad)
+    if expected is not None:  # (torch's differentiable paths compute some step sizes from float32 tensors, the
+        for a, b in zip(got, expected, strict=True):  # step and NAdam's μ product: float32 rounding, 1e-8 here)
+            torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+    else:
+        assert all(torch.isfinite(a).all() for a in got)
+    twice = _through_steps(ours, 2, lr_requires_grad)
+    assert all(torch.isfinite(a).all() and a.abs().sum() > 0 for a in twice)
