@@ -50,8 +50,14 @@ def ours(info: Any) -> type:
 
 def configurations(info: Any, dtype: torch.dtype) -> list[Any]:
     """torch's configurations for the CPU, with each implementation switch on in turn (fresh objects each call:
-    schedulers change a tensor lr in place)."""
-    return db._get_optim_inputs_including_global_cliquey_kwargs("cpu", dtype, info)
+    schedulers change a tensor lr in place). torch's helper leaves ``foreach=True`` out on the CPU (no foreach
+    kernels there by default); it runs on the CPU when asked for, so each base configuration is added with it."""
+    configs = db._get_optim_inputs_including_global_cliquey_kwargs("cpu", dtype, info)
+    if "foreach" in info.supported_impls:
+        for base in [c for c in configs if switch_of(c.kwargs) is None]:
+            kwargs = {**copy.deepcopy(base.kwargs), "foreach": True}
+            configs.append(db.OptimizerInput(params=None, kwargs=kwargs, desc=f"{base.desc} & foreach"))
+    return configs
 
 
 def switch_of(kwargs: dict[str, Any]) -> str | None:
