@@ -393,7 +393,8 @@ def test_adagrad_has_state_before_its_first_step_as_torchs():
 def test_low_precision_parameters_match_torch_bit_for_bit(name, dtype):
     ours, ref = classes(name)
     a, b = params_pair(10, dtype=dtype, shapes=((4, 5), (5,)))
-    kw = {"eps": 1e-3} if "eps" in inspect.signature(ref).parameters and name != "Adagrad" else {}
+    eps = inspect.signature(ref).parameters.get("eps")  # (a larger ε where it is one number: 1e-8 is 0 in fp16)
+    kw = {"eps": 1e-3} if eps is not None and isinstance(eps.default, float) and name != "Adagrad" else {}
     opt_a, opt_b = ours(a, lr=0.01, **kw), ref(b, lr=0.01, **kw)
     for i in range(20):
         feed(a, b, i)
@@ -420,10 +421,17 @@ def test_meta_parameters_step_as_torchs(name):
         opt = cls(model.parameters())
         for p in model.parameters():
             p.grad = torch.ones_like(p)
-        opt.step()
+        try:
+            opt.step()
+        except RuntimeError as error:  # (Adafactor reads norms with .item(): neither can step on meta)
+            states.append(type(error))
+            continue
         states.append({k: (v.device.type, v.dtype, tuple(v.shape)) if torch.is_tensor(v) else v
                        for k, v in opt.state[model.weight].items()})  # fmt: skip
-    assert {k: v for k, v in states[0].items() if k in states[1]} == states[1]
+    if isinstance(states[1], type):
+        assert states[0] is states[1]
+    else:
+        assert {k: v for k, v in states[0].items() if k in states[1]} == states[1]
 
 
 def test_capturable_on_cpu_raises_as_torch_does():
@@ -462,6 +470,8 @@ def test_differentiable_step_gives_torchs_gradients(name, lr_requires_grad):
     still differentiates; two steps in a row work too (torch's in-place state updates cannot be differentiated
     twice for NAdam and others)."""
     ours, ref = classes(name)
+    if "differentiable" not in inspect.signature(ref).parameters:
+        pytest.skip(f"torch.optim.{ref.__name__} has no differentiable path (nor has adamlab's class)")
     try:
         expected = _through_steps(ref, 1, lr_requires_grad)
     except (TypeError, RuntimeError):

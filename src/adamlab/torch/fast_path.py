@@ -158,10 +158,12 @@ class FastPath:
             for p in group["params"]:
                 counts[id(p)] = counts.get(id(p), 0) + 1
         for i, group in enumerate(groups):
-            info = self.info(self.opt.rule_for(group))
+            rule = self.opt.rule_for(group)
+            info = self.info(rule)
+            flat = rule.elementwise and rule.layout().elementwise  # (Adafactor's factored state: plain path)
             plain, runs = [], {}
             for p in group["params"]:
-                if counts[id(p)] == 1 and self._eligible(p, state.get(p), info, group):
+                if flat and counts[id(p)] == 1 and self._eligible(p, state.get(p), info, group):
                     runs.setdefault((p.device, p.dtype), []).append(p)
                 else:
                     plain.append(p)

@@ -63,6 +63,12 @@ def checked(opt: Any, state_dict: Any) -> tuple[list[dict[str, Any]], defaultdic
     return new_groups, new_state
 
 
+def kept_entries(layout: Any, shape: tuple[int, ...]) -> list[str]:
+    """The entries a parameter of ``shape`` has: a "shaped" entry whose shape is None for it is not kept
+    (Adafactor keeps ``row_var``/``col_var`` for a matrix, ``variance`` for a vector, as torch.optim does)."""
+    return [e.name for e in layout.entries if not (e.kind == "shaped" and e.shape(shape) is None)]
+
+
 def param_state(opt: Any, p: torch.Tensor, value: dict[str, Any], group: dict[str, Any], key: Any) -> dict:
     """One parameter's loaded state, checked against the group's rule and converted to where it is kept."""
     rule = opt.rule_for(group)
@@ -70,7 +76,7 @@ def param_state(opt: Any, p: torch.Tensor, value: dict[str, Any], group: dict[st
     # torch's SGD keeps no step; its buffer exists only after a step
     step = value.pop("step") if "step" in value else (1 if value else 0)
     count = checked_count(step, f"state of parameter {key!r}")
-    expected = set(layout.names)
+    expected = set(kept_entries(layout, tuple(p.shape)))
     missing, extra = sorted(expected - set(value)), sorted(set(value) - expected)
     if missing or extra:
         raise ValueError(
