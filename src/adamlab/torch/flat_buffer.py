@@ -31,7 +31,6 @@ DATA_PTR = torch.Tensor.data_ptr
 GRAD = operator.attrgetter("grad")
 NBYTES = operator.attrgetter("nbytes")
 DTYPE = operator.attrgetter("dtype")
-IS_CPU = operator.attrgetter("is_cpu")
 
 
 class SparseGradient(RuntimeError):
@@ -258,10 +257,12 @@ class Segment:
         n = len(grads)
         if not missing:
             try:
+                # (no device check here: torch refuses a .grad, or a .grad.data, on another device than its
+                # tensor, and a parameter that moved is found by the layout check; the dtype is checked, since
+                # grad_dtype=None lets an int32 .grad of the same byte size through)
                 if (
                     all(map(torch.Tensor.is_contiguous, grads))
                     and all(map(operator.is_, map(DTYPE, grads), repeat(self.flat.dtype)))
-                    and all(map(IS_CPU, grads))
                     and np.array_equal(np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes)
                 ):
                     return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=n), None, []
