@@ -71,8 +71,12 @@ def test_state_views_dicts_and_adoption():
     assert segment.state_rows["exp_avg_sq"][:4].eq(3.0).all() and live["mu_product"].item() == 0.5
     assert not segment.adoptable(0, {**loaded, "exp_avg": torch.ones(4)})  # wrong shape
     segment.steps[:] = [8, 9]
-    segment.sync_steps()
-    assert segment.dicts[0]["step"] == 8 and segment.dicts[1]["step"] == 9
+    segment.sync_steps()  # one copy into the tensor the dicts' steps view
+    assert segment.dicts[0]["step"] == 8 and segment.dicts[0]["step"].dtype == torch.float32
+    assert d["step"] == 5 and segment.step_values[1] == 9  # a replaced step is not overwritten (adopted later)
+    assert not segment.edited_steps().any()
+    live["step"] += 1  # in place, as torch's step_t += 1: seen as an edit
+    assert segment.edited_steps().tolist() == [True, False] and segment.is_live(0, live)
     segment.forget(1)
     assert not segment.started[1] and segment.dicts[1] is None
 

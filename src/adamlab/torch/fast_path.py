@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import weakref
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,13 @@ from adamlab.kernels.runtime import count_nonfinite
 from adamlab.kernels.threads import run_split
 from adamlab.ops.torch import TORCH_OPS
 from adamlab.torch.arithmetic import torch_arithmetic
-from adamlab.torch.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, movable, state_fits
+from adamlab.torch.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, SparseGradient, movable, state_fits
+from adamlab.torch.plain_path import SPARSE_MODES
+from adamlab.torch.step_count import FLOAT32_EXACT, scalar_dtype
 
 _FAST_DTYPES = (torch.float32, torch.float64)
+#: plain tensors only: tensor subclasses (DTensor, FSDP2's sharded parameters ...) stay on the plain path
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 
 
 def load_kernels() -> Any:
@@ -77,7 +82,9 @@ class FastPath:
     """Flat buffers and kernels behind one :class:`~adamlab.torch.optimizer.RuleOptimizer`."""
 
     def __init__(self, optimizer: Any) -> None:
-        self.opt = optimizer
+        # a weak reference back: the optimizer owns this object, and `del optimizer` frees both at once
+        # (with a strong one they would form a cycle, freed only by Python's cycle collector)
+        self._opt = weakref.ref(optimizer)
         self.kernels = load_kernels()
         self.buffers: list[FlatBuffer] | None = None  # None: (re)build at the next step
         self.plain: list[list[torch.Tensor]] = []  # per group, the parameters left on the plain path
@@ -89,6 +96,13 @@ class FastPath:
         self._infos: dict[int, tuple[Any, RuleInfo]] = {}
         self._slots: dict[tuple[int, tuple[str, ...]], tuple[np.ndarray, ...]] = {}
         self._retiring: list[FlatBuffer] = []  # the previous layout, kept until the next one has been built
+
+    @property
+    def opt(self) -> Any:
+        opt = self._opt()
+        if opt is None:  # pragma: no cover - the optimizer owns this object
+            raise RuntimeError("the optimizer of this fast path is gone")
+        return opt
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -122,10 +136,12 @@ class FastPath:
             cached = self._infos[id(rule)] = (rule, RuleInfo(names, scalars, dtypes, kernels))
         return cached[1]
 
-    def _eligible(self, p: torch.Tensor, d: Any, info: RuleInfo) -> bool:
-        if p.device.type != "cpu" or p.dtype not in _FAST_DTYPES or p.layout != torch.strided:
+    def _eligible(self, p: torch.Tensor, d: Any, info: RuleInfo, group: dict[str, Any]) -> bool:
+        if type(p) not in _PLAIN_TYPES or p.device.type != "cpu" or p.dtype not in _FAST_DTYPES:
             return False
-        if self.opt.compute_dtype(p) != p.dtype or not p.is_contiguous() or id(p) in self.excluded:
+        if p.layout != torch.strided or not p.is_contiguous() or id(p) in self.excluded:
+            return False
+        if self.opt.compute_dtype(p, group) != p.dtype or group.get("differentiable") or group.get("capturable"):
             return False
         if d and not state_fits(d, tuple(p.shape), info.state_names, info.scalar_names):
             self.excluded.add(id(p))  # a malformed state: the plain path reports it as before
@@ -142,10 +158,12 @@ class FastPath:
             for p in group["params"]:
                 counts[id(p)] = counts.get(id(p), 0) + 1
         for i, group in enumerate(groups):
-            info = self.info(self.opt.rule_for(group))
+            rule = self.opt.rule_for(group)
+            info = self.info(rule)
+            flat = rule.elementwise and rule.layout().elementwise  # (Adafactor's factored state: plain path)
             plain, runs = [], {}
             for p in group["params"]:
-                if counts[id(p)] == 1 and self._eligible(p, state.get(p), info):
+                if flat and counts[id(p)] == 1 and self._eligible(p, state.get(p), info, group):
                     runs.setdefault((p.device, p.dtype), []).append(p)
                 else:
                     plain.append(p)
@@ -159,7 +177,7 @@ class FastPath:
             for segment in buffer.segments:
                 info = self.info(self.opt.rule_for(groups[segment.group_index]))
                 scalars = dict(zip(info.scalar_names, info.scalar_dtypes, strict=True))
-                segment.allocate_state(info.state_names, scalars)
+                segment.allocate_state(info.state_names, scalars, scalar_dtype(groups[segment.group_index]))
                 for j, p in enumerate(segment.params):
                     if state.get(p):
                         state[p] = segment.adopt(j, state[p])
@@ -177,7 +195,7 @@ class FastPath:
                 for j, p in enumerate(segment.params):
                     d = state.get(p)
                     if d is not None and d is segment.dicts[j]:
-                        state[p] = {k: v.clone() if torch.is_tensor(v) else v for k, v in d.items()}
+                        state[p] = self.copied_entry(d, int(segment.steps[j]))
         self.steps_synced = True
 
     def _layout_ok(self) -> bool:
@@ -197,6 +215,22 @@ class FastPath:
 
     # --- optimizer.state ------------------------------------------------------------------------------
 
+    def live_counts(self) -> dict[int, int]:
+        """id(state dict) → exact step count, for every state dict that lives in the flat arrays."""
+        return {id(d): int(n) for b in self.buffers or () for seg in b.segments
+                for d, n in zip(seg.dicts, seg.steps.tolist(), strict=True) if d is not None}  # fmt: skip
+
+    def copied_entry(self, d: dict[str, Any], count: int) -> dict[str, Any]:
+        """A state dict with tensors of its own, its step exact (float64 past 2^24, where float32 is not)."""
+        out = {k: v.clone() if torch.is_tensor(v) else v for k, v in d.items()}
+        step = d.get("step")
+        dtype = step.dtype if torch.is_tensor(step) else scalar_dtype()
+        if dtype == torch.float32 and count > FLOAT32_EXACT:
+            dtype = torch.float64
+        out["step"] = torch.tensor(float(count), dtype=dtype)
+        return out
+
+    @torch.compiler.disable
     def sync_state(self) -> None:
         """Bring the step counts of the state dicts up to date and watch for edits (``optimizer.state`` read)."""
         if self.steps_synced:  # (writing them again would undo an edit made since)
@@ -213,9 +247,10 @@ class FastPath:
         state = self.opt._raw_state
         for buffer in self.buffers:
             for segment in buffer.segments:
+                edited = segment.edited_steps()
                 for j, p in enumerate(segment.params):
                     d = state.get(p)
-                    if segment.started[j] and segment.is_live(j, d):
+                    if segment.started[j] and not edited[j] and segment.is_live(j, d):
                         continue
                     if not d:
                         if segment.started[j]:
@@ -249,7 +284,14 @@ class FastPath:
                 if (info.state_names, info.scalar_names) != (segment.state_names, segment.scalar_names):
                     self.invalidate()  # the group's options changed its state (e.g. amsgrad switched on)
                     return self.prepare()
-                ptrs, has, keep = segment.grad_table(owner)
+                try:
+                    ptrs, has, keep = segment.grad_table(owner)
+                except SparseGradient as sparse:
+                    if SPARSE_MODES.get(self.opt.entry.name) is None:
+                        raise RuntimeError(f"{owner} does not support sparse gradients") from None
+                    self.excluded.update(id(p) for p in sparse.params)  # from now on on the plain path
+                    self.invalidate()
+                    return self.prepare()
                 if has is None or has.any():
                     work.append(Work(segment, rule, info, ptrs, has, keep))
         return work

@@ -30,6 +30,16 @@ import torch
 DATA_PTR = torch.Tensor.data_ptr
 GRAD = operator.attrgetter("grad")
 NBYTES = operator.attrgetter("nbytes")
+DTYPE = operator.attrgetter("dtype")
+
+
+class SparseGradient(RuntimeError):
+    """Some parameters of a segment have sparse gradients (the fast path hands them to the plain path)."""
+
+    def __init__(self, owner: str, params: list[torch.Tensor]) -> None:
+        super().__init__(f"{owner} does not support sparse gradients")
+        self.params = params
+
 
 #: parameters placed in a flat buffer: id(param) → (the placing buffer's token, the address it was placed at).
 #: An entry goes when the parameter's slot storage goes (its ``.data`` was replaced, or the parameter died), so
@@ -114,7 +124,7 @@ def state_fits(d: dict[str, Any], shape: tuple[int, ...], names: tuple[str, ...]
     if set(d) != {"step", *names, *scalars}:
         return False
     step = d["step"]
-    if not isinstance(step, (int, float)) and not (torch.is_tensor(step) and step.numel() == 1):
+    if not isinstance(step, (int, float)) and not (torch.is_tensor(step) and step.numel() == 1 and step.is_cpu):
         return False
     for name in names:
         value = d[name]
@@ -147,10 +157,15 @@ class Segment:
         self.grad: torch.Tensor | None = None  # this segment's slice of the flat gradient buffer
         self.grad_views: list[torch.Tensor] | None = None
         self.flat_grad_ptrs: np.ndarray | None = None
+        self.step_values = torch.zeros(len(params), dtype=torch.float32)  # what the dicts' "step" tensors view
+        self.step_views: list[torch.Tensor | None] = [None] * len(params)
 
-    def allocate_state(self, state_names: tuple[str, ...], scalars: dict[str, torch.dtype]) -> None:
+    def allocate_state(self, state_names: tuple[str, ...], scalars: dict[str, torch.dtype],
+                       step_dtype: torch.dtype = torch.float32) -> None:  # fmt: skip
         """Flat state arrays for per-element entries (one row each) and per-tensor arrays for 0-d ones, each of
-        the dtype the rule's layout declares (``scalars``: name → dtype)."""
+        the dtype the rule's layout declares (``scalars``: name → dtype); ``step_dtype``: torch's dtype of the
+        step tensors (float32, or float64 under a float64 default dtype)."""
+        self.step_values = torch.zeros(len(self.params), dtype=step_dtype)
         n, dtype = self.flat.numel(), self.flat.dtype
         self.state_names, self.scalar_names = state_names, tuple(scalars)
         self.state = torch.zeros((len(state_names), n), dtype=dtype, device=self.flat.device)
@@ -163,12 +178,15 @@ class Segment:
         return slice(int(self.starts[j]), int(self.starts[j + 1]))
 
     def start(self, j: int) -> dict[str, Any]:
-        """Mark tensor j as having state; returns its state dict (views of the flat arrays)."""
+        """Mark tensor j as having state; returns its state dict (views of the flat arrays; its ``step`` a 0-d
+        view of :attr:`step_values`, in torch's format, written when the state is looked at)."""
         sl = self.tensor_slice(j)
         entries = {name: row[sl].view(self.shapes[j]) for name, row in self.state_rows.items()}
         entries.update({name: t[j] for name, t in self.scalars.items()})
         self.entries[j] = entries
-        self.dicts[j] = {"step": int(self.steps[j]), **entries}
+        self.step_values[j] = float(self.steps[j])
+        self.step_views[j] = self.step_values[j]
+        self.dicts[j] = {"step": self.step_views[j], **entries}
         self.started[j] = True
         return self.dicts[j]
 
@@ -177,14 +195,20 @@ class Segment:
         self.steps[j] = 0
         self.started[j] = False
         self.all_started = False
-        self.dicts[j] = self.entries[j] = None
+        self.dicts[j] = self.entries[j] = self.step_views[j] = None
 
     def is_live(self, j: int, d: Any) -> bool:
-        """True when ``d`` is tensor j's own state dict, unchanged from outside (step and every entry)."""
+        """True when ``d`` is tensor j's own state dict holding its own tensors (see :meth:`edited_steps` for
+        edits of a step tensor in place)."""
         own, entries = self.dicts[j], self.entries[j]
-        if own is None or d is not own or d.get("step") != int(self.steps[j]) or len(d) != len(entries) + 1:
+        if own is None or d is not own or d.get("step") is not self.step_views[j] or len(d) != len(entries) + 1:
             return False
         return all(d.get(k) is v for k, v in entries.items())
+
+    def edited_steps(self) -> np.ndarray:
+        """Which tensors' step tensors were changed in place since :meth:`sync_steps` (``state["step"] += 1``)."""
+        synced = torch.from_numpy(self.steps).to(self.step_values.dtype)
+        return (self.step_values != synced).numpy()
 
     def adoptable(self, j: int, d: dict[str, Any]) -> bool:
         """True when ``d`` has exactly this rule's entries with tensor j's shape (0-d for per-tensor ones)."""
@@ -193,7 +217,7 @@ class Segment:
     def adopt(self, j: int, d: dict[str, Any]) -> dict[str, Any]:
         """Copy a state dict (a loaded checkpoint, the plain path's) into tensor j's slots; returns the live dict."""
         step = d["step"]
-        step = int(step.item() if torch.is_tensor(step) else step)
+        step = int(step.item() if torch.is_tensor(step) else step)  # (checked by state_fits and the loader)
         sl = self.tensor_slice(j)
         values = {name: d[name] for name in (*self.state_names, *self.scalar_names)}  # before d may be rebuilt
         for name in self.state_names:
@@ -207,10 +231,15 @@ class Segment:
         return self.start(j)
 
     def sync_steps(self) -> None:
-        """Write the step counts into the state dicts (done lazily, when ``optimizer.state`` is read)."""
-        for d, t in zip(self.dicts, self.steps.tolist(), strict=True):
-            if d is not None:
-                d["step"] = t
+        """Write the step counts into the state dicts' step tensors (done lazily, when ``optimizer.state`` is
+        read): one copy into :attr:`step_values`, which they view. Past 2^24, where float32 no longer holds every
+        count, the step tensors become float64 (exact to 2^53)."""
+        if self.step_values.dtype == torch.float32 and self.steps.size and int(self.steps.max()) > 2**24:
+            self.step_values = self.step_values.to(torch.float64)
+            for j, d in enumerate(self.dicts):
+                if d is not None:
+                    self.step_views[j] = d["step"] = self.step_values[j]
+        self.step_values.copy_(torch.from_numpy(self.steps))
 
     def grad_table(self, owner: str) -> tuple[np.ndarray, np.ndarray | None, list[torch.Tensor]]:
         """(addresses of the gradients, which tensors have one (None: all), tensors to keep alive).
@@ -228,8 +257,13 @@ class Segment:
         n = len(grads)
         if not missing:
             try:
-                if all(map(torch.Tensor.is_contiguous, grads)) and np.array_equal(
-                    np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes
+                # (no device check here: torch refuses a .grad, or a .grad.data, on another device than its
+                # tensor, and a parameter that moved is found by the layout check; the dtype is checked, since
+                # grad_dtype=None lets an int32 .grad of the same byte size through)
+                if (
+                    all(map(torch.Tensor.is_contiguous, grads))
+                    and all(map(operator.is_, map(DTYPE, grads), repeat(self.flat.dtype)))
+                    and np.array_equal(np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes)
                 ):
                     return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=n), None, []
             except RuntimeError:  # sparse gradients have no is_contiguous: handled one by one below
@@ -242,12 +276,16 @@ class Segment:
                 has[j] = False
                 continue
             if g.is_sparse or g.layout != torch.strided:
-                raise RuntimeError(f"{owner} does not support sparse gradients")
+                raise SparseGradient(owner, [p for p in self.params if p.grad is not None and p.grad.is_sparse])
             if tuple(g.shape) != self.shapes[j]:
                 raise RuntimeError(
                     f"{owner}: a gradient of shape {tuple(g.shape)} for a parameter of shape {self.shapes[j]}"
                 )
-            if not g.is_contiguous() or g.dtype != self.flat.dtype:
+            if g.device != self.flat.device:
+                raise RuntimeError(f"{owner}: a gradient on {g.device} for a parameter on {self.flat.device}")
+            if g.is_complex():
+                raise RuntimeError(f"{owner}: a {g.dtype} gradient for a {self.flat.dtype} parameter")
+            if not g.is_contiguous() or g.dtype != self.flat.dtype:  # converted, never reinterpreted
                 g = g.to(self.flat.dtype).contiguous()
                 keep.append(g)
             ptrs[j] = g.data_ptr()

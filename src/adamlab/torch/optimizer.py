@@ -1,21 +1,21 @@
 """The PyTorch face: ``torch.optim.Optimizer`` subclasses that run the rules of :mod:`adamlab.rules`.
 
 Everything torch users rely on keeps working: param groups with their own hyperparameters, ``step(closure)``,
-``zero_grad``, ``state_dict``/``load_state_dict``, LR schedulers (they edit ``group["lr"]``) and hooks.
-The math is not written here: each step calls the group's rule on the parameter, its gradient and its
-state. State keys are torch.optim's (``exp_avg``, ``exp_avg_sq``, ...), so state dicts interchange with it.
+``zero_grad``, ``state_dict``/``load_state_dict``, LR schedulers (they edit ``group["lr"]``), hooks,
+``differentiable=True``, ``torch.compile``, DDP, ``ZeroRedundancyOptimizer`` and FSDP2. The math is not written
+here: each step calls the group's rule on the parameter, its gradient and its state. State keys and formats
+are torch.optim's (``exp_avg``, ``exp_avg_sq``, a float tensor ``step``), so state dicts interchange with it.
 
-By default dense float32/float64 CPU parameters take the fast path (:mod:`adamlab.torch.fast_path`): they
-are moved into one flat buffer per (device, dtype) and each group is stepped by one kernel call that the
-tests check against the same rule; ``fast=False`` keeps every parameter on the plain path below.
+A step changes all or nothing: every group's hyperparameters and every gradient are checked first (sparse
+gradients, shapes, devices, dtypes; NaN/inf per ``nonfinite``), then the fast path
+(:mod:`adamlab.torch.fast_path`: dense float32/float64 CPU parameters in flat buffers, one kernel call per group)
+and the plain path (:mod:`adamlab.torch.plain_path`: everything else, parameter by parameter) apply it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import numbers
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
@@ -24,43 +24,62 @@ import torch
 
 from adamlab.errors import NonFiniteError
 from adamlab.ops.torch import TORCH_OPS
+from adamlab.registry import Entry
 from adamlab.rules import Averaged, Rule
 from adamlab.rules.base import NONFINITE_POLICIES, check_choice, check_number
+from adamlab.torch import loading, plain_path
+from adamlab.torch.distributed import all_ranks_finite, inside_zero_redundancy, sharded
 from adamlab.torch.fast_path import FastPath
+from adamlab.torch.signature import FACE_OPTIONS, check_like_torch, face_signature, flags_of
+from adamlab.torch.step_count import count_of
 
 _FLOAT_STATE = (torch.float32, torch.float64)
-_COMPLEX_OF = {torch.float16: torch.complex32, torch.float32: torch.complex64, torch.float64: torch.complex128}
 #: the face's own options, kept by pickling and copy.deepcopy (with their defaults for older pickles)
 _OPTIONS: dict[str, Any] = {"nonfinite": "raise", "state_dtype": None, "skipped_steps": 0, "fast": True}
+#: optimizers whose torch.optim class creates each parameter's state in ``__init__`` (registry name)
+STATE_AT_CONSTRUCTION: frozenset[str] = frozenset({"adagrad"})
 
 
 class RuleOptimizer(torch.optim.Optimizer):
-    """Base of the PyTorch face; subclasses only name their rule type.
+    """Base of the PyTorch face; each subclass is one :data:`adamlab.registry.OPTIMIZERS` entry.
 
-    Extra keywords beyond the rule's hyperparameters:
-        preset: ``"torch"`` (default) | ``"paper"`` | ``"keras"`` | ``"optax"``; explicit arguments win.
+    Positional arguments after ``params`` are torch.optim's, in its order, with its defaults (see
+    ``inspect.signature``); every other option is keyword-only. Options beyond torch.optim's:
+
+        preset: ``"torch"`` (default) | ``"paper"`` | ``"keras"`` | ``"optax"``; explicit arguments win. The
+            signature shows the torch preset's defaults; under another preset an option that is not passed
+            takes that preset's value.
         averaging: ``None`` | ``"polyak"`` | ``"ema"`` keeps an average of the iterates (paper §7.2);
             evaluate with it inside ``with opt.averaged_parameters():`` or copy it in with ``swap_averaged()``.
         averaging_decay: β of the EMA (default 0.999).
         nonfinite: what a NaN/inf gradient (or closure loss) does: ``"raise"`` (default) raises
             :class:`NonFiniteError` before anything changes; ``"skip"`` leaves parameters and state unchanged
             for this step and counts it in ``skipped_steps``; ``"ignore"`` applies the step as torch.optim would.
-        state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's
-            dtype for float32/float64 and float32 for float16/bfloat16 parameters. The state follows when the
-            parameter's dtype changes (``model.double()`` mid-training); torch.optim keeps the old state dtype.
+            Where ranks hold different parts of the model (DTensor/FSDP2 parameters, ZeroRedundancyOptimizer)
+            all ranks decide together (see :mod:`adamlab.torch.distributed`).
+        state_dtype: dtype of the optimizer state and of the update arithmetic. Default: the parameter's dtype
+            under ``preset="torch"`` (bfloat16 state for bfloat16 parameters, as torch.optim keeps it), and
+            float32 for float16/bfloat16 parameters under the other presets. ``state_dtype=torch.float32`` keeps
+            low-precision parameters' state and arithmetic in float32. The state follows when the parameter's
+            dtype changes (``model.double()`` mid-training); torch.optim keeps the old state dtype.
         fast: move dense float32/float64 CPU parameters into a flat buffer and step each param group with
             one kernel call (default True; see :mod:`adamlab.torch.fast_path`). Each parameter keeps a
             storage of its own over its slot, so ``torch.save`` of a parameter or a sub-module writes only it.
             ``False``: the plain per-parameter path.
-        foreach, fused: accepted for drop-in compatibility with torch.optim and ignored.
 
-    Positional arguments after ``params`` are torch.optim's, in its order (``Adam(params, lr, betas, eps,
-    weight_decay, amsgrad)``; ``Adagrad``'s sixth is ``foreach``); every other option is keyword-only.
+    torch's implementation switches (``foreach``, ``fused``, ``capturable``, ``differentiable``, where torch's
+    class has them) are checked as torch checks them and kept in the param groups; the result is the rule's
+    either way (``differentiable=True`` steps with autograd on, on the plain path; ``capturable=True`` raises
+    on a CPU parameter outside ``torch.compile``, as torch does).
     """
 
+    #: the registry entry this class runs
+    entry: ClassVar[Entry]
     rule_type: ClassVar[type[Rule]]
     #: torch.optim's positional parameters after ``params``, in its order
     positional: ClassVar[tuple[str, ...]] = ()
+    #: torch's implementation switches this class takes, with their defaults
+    flags: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
         name = type(self).__name__
@@ -73,40 +92,37 @@ class RuleOptimizer(torch.optim.Optimizer):
             if key in kwargs:
                 raise TypeError(f"{name}() got multiple values for argument {key!r}")
             kwargs[key] = value
-        self._setup(params, **kwargs)
+        self._setup(params, kwargs)
 
-    def _setup(
-        self,
-        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
-        *,
-        preset: str = "torch",
-        averaging: str | None = None,
-        averaging_decay: float = 0.999,
-        nonfinite: str = "raise",
-        state_dtype: torch.dtype | None = None,
-        fast: bool = True,
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        capturable: bool = False,
-        differentiable: bool = False,
-        **hyperparameters: Any,
-    ) -> None:
-        if capturable or differentiable:
-            raise ValueError("capturable and differentiable are not supported by adamlab optimizers")
-        check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
-        check_number("averaging_decay", averaging_decay, high=1.0)  # also when unused, as a typo would be
+    def _setup(self, params: Any, options: dict[str, Any]) -> None:
+        name = type(self).__name__
+        face = {k: options.pop(k, v) for k, v in FACE_OPTIONS.items()}
+        given_flags = {k: options.pop(k) for k in list(options) if k in self.flags}
+        unknown = sorted(set(options) - set(self.rule_type.hyperparameter_names()))
+        if unknown:
+            raise TypeError(f"{name}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        check_choice("nonfinite", face["nonfinite"], NONFINITE_POLICIES)
+        check_number("averaging_decay", face["averaging_decay"], high=1.0)  # also when unused, as a typo would be
+        state_dtype = face["state_dtype"]
         if state_dtype is not None and not (isinstance(state_dtype, torch.dtype) and state_dtype.is_floating_point):
             raise ValueError(
                 f"state_dtype must be None or a floating torch dtype (e.g. torch.float32), got {state_dtype!r}"
             )
-        rule = self.rule_type(preset=preset, **hyperparameters)
-        extras = {"preset": preset, "averaging": averaging, "averaging_decay": averaging_decay}
-        defaults = {**rule.hyperparameters(), **extras}
-        self.nonfinite = nonfinite
+        hyperparameters = {k: _scalar(v) for k, v in options.items()}
+        rule = self.rule_type(preset=face["preset"], **hyperparameters)  # adamlab's checks, naming the range
+        check_like_torch(self.entry, {**options, **given_flags})  # then torch's own, with its exception types
+        if face["averaging"] is not None:
+            Averaged(rule, face["averaging"], face["averaging_decay"])
+        flags = {**self.flags, **given_flags}
+        extras = {k: face[k] for k in ("preset", "averaging", "averaging_decay")}
+        defaults = {**rule.hyperparameters(), **flags, **extras}
+        self.nonfinite = face["nonfinite"]
         self.state_dtype = state_dtype
         self.skipped_steps = 0
+        self.fast = bool(face["fast"])
         self._rules: dict[tuple, Rule | Averaged] = {}
-        self.fast = bool(fast)
+        self._zero = inside_zero_redundancy()  # each rank holds a shard: the NaN decision is global
+        self._sharded = False
         super().__init__(params, defaults)
 
     # --- state: torch.optim's per-parameter dicts (views of the flat state on the fast path) -----------
@@ -136,15 +152,30 @@ class RuleOptimizer(torch.optim.Optimizer):
             fast = self._fast = FastPath(self)
         return fast
 
+    @torch.compiler.disable
+    def _leave_fast_path(self) -> None:
+        """Give the fast path's parameters their state back as tensors of their own (a step that the fast path
+        cannot take: under ``torch.compile`` or with autograd on); a later eager step may move them in again."""
+        fast = self.__dict__.get("_fast")
+        if fast is not None and fast.buffers is not None:
+            fast.sync_state()
+            fast.invalidate()
+
     # --- rules per group -------------------------------------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
+        group = self.param_groups[-1]
         try:
-            self.rule_for(self.param_groups[-1])  # validate the group's hyperparameters now, not at the first step
+            rule = self.rule_for(group)  # validate the group's hyperparameters now, not at the first step
         except ValueError:
             self.param_groups.pop()  # an invalid group is not kept (the optimizer stays usable)
             raise
+        self._sharded = self._sharded or sharded(group["params"])
+        if self.entry.name in STATE_AT_CONSTRUCTION:  # torch.optim.Adagrad: state (step 0) from the start
+            for p in group["params"]:
+                if not self._raw_state.get(p):
+                    plain_path.init_state(self, group, rule, p, self._raw_state[p])
         fast = self.__dict__.get("_fast")
         if fast is not None:
             fast.invalidate()
@@ -155,7 +186,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         key = tuple(_hashable(group[n]) for n in (*names, "preset", "averaging", "averaging_decay"))
         rule = self._rules.get(key)
         if rule is None:
-            rule = self.rule_type(**{n: group[n] for n in names}, preset=group["preset"])
+            rule = self.rule_type(**{n: _scalar(group[n]) for n in names}, preset=group["preset"])
             if group["averaging"] is not None:
                 rule = Averaged(rule, group["averaging"], group["averaging_decay"])
             if len(self._rules) >= 256:  # a scheduler makes a new lr every step: keep the cache small
@@ -163,76 +194,71 @@ class RuleOptimizer(torch.optim.Optimizer):
             self._rules[key] = rule
         return rule
 
-    def compute_dtype(self, param: torch.Tensor) -> torch.dtype:
-        """Dtype of the state and arithmetic for ``param``."""
+    def compute_dtype(self, param: torch.Tensor, group: dict[str, Any] | None = None) -> torch.dtype:
+        """Dtype of the state and arithmetic for ``param`` (in ``group``; see ``state_dtype``)."""
         if self.state_dtype is not None:
             return self.state_dtype
         real = param.real.dtype if param.is_complex() else param.dtype
-        return real if real in _FLOAT_STATE else torch.float32
+        if real in _FLOAT_STATE:
+            return real
+        preset = (group or self.defaults).get("preset", "torch")
+        return real if preset == "torch" and real.is_floating_point else torch.float32
 
-    def state_entry_dtype(self, rule: Rule | Averaged, name: str, param: torch.Tensor) -> torch.dtype:
+    def state_entry_dtype(self, rule: Rule | Averaged, name: str, param: torch.Tensor,
+                          group: dict[str, Any] | None = None) -> torch.dtype:  # fmt: skip
         """The dtype state entry ``name`` is kept in: per-element entries in :meth:`compute_dtype` (complex for
         complex parameters), others in the dtype the rule's layout declares (NAdam's mu_product: torch's default)."""
         entry = rule.layout().entry(name)
-        dtype = self.compute_dtype(param)
+        dtype = self.compute_dtype(param, group)
         if entry.kind != "element":
             return TORCH_OPS.float_dtype(entry.dtype, torch.zeros((), dtype=dtype))
-        return _COMPLEX_OF[dtype] if param.is_complex() else dtype
+        return plain_path.state_dtype_for(dtype, param)
 
     # --- the step ---------------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Apply one step of each group's rule to every parameter that has a gradient."""
+        """Apply one step of each group's rule to every parameter that has a gradient (all or nothing)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        fast = self._fast_path()
-        work = fast.prepare() if fast is not None else []  # changes nothing yet
-        plain = fast.plain if fast is not None else [group["params"] for group in self.param_groups]
-        if self.nonfinite != "ignore" and not (
-            self._all_finite(loss, [p for params in plain for p in params]) and (fast is None or fast.all_finite(work))
-        ):
+        with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            self._step(loss)
+        return loss
+
+    def _step(self, loss: Any) -> None:
+        traced = torch.compiler.is_compiling()
+        groups = self.param_groups
+        rules = [self.rule_for(group) for group in groups]  # every group's hyperparameters, before any change
+        eager_only = traced or torch.is_grad_enabled() or any(g.get("differentiable") for g in groups)
+        if eager_only:
+            self._leave_fast_path()
+        fast = None if eager_only else self._fast_path()
+        work = fast.prepare() if fast is not None else []  # checks the fast path's gradients; changes nothing
+        plain = fast.plain if fast is not None else [group["params"] for group in groups]
+        plain_path.check(self, groups, plain, traced)
+        if self.nonfinite != "ignore" and not self._finite(loss, plain, fast, work):
             if self.nonfinite == "raise":
                 raise NonFiniteError(
                     "non-finite gradient or loss: no parameter was changed "
                     "(pass nonfinite='skip' to skip such steps, or fix the cause)"
                 )
             self.skipped_steps += 1
-            return loss
+            return
         if fast is not None:
             fast.run(work)
-        for group, params in zip(self.param_groups, plain, strict=True):
+        for group, rule, params in zip(groups, rules, plain, strict=True):
             if params:
-                self._step_group(group, self.rule_for(group), params)
-        return loss
+                plain_path.step_group(self, group, rule, params, traced)
 
-    def _step_group(self, group: dict[str, Any], rule: Rule | Averaged, params: list[torch.Tensor]) -> None:
-        for p in params:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            state = self._raw_state[p]
-            dtype = self.compute_dtype(p)
-            param, grad = _real(p).to(dtype), _real(p.grad).to(dtype)
-            if not state:
-                state["step"] = 0
-                state.update({k: _stored(v, p) for k, v in rule.init(param).items()})
-            state["step"] += 1
-            # per-element entries in the compute dtype, also after the parameter's dtype changed (model.double()
-            # mid-training), as on the fast path; other entries keep the dtype the layout declares for them
-            # (torch keeps NAdam's mu_product in its default dtype)
-            layout = rule.layout()
-            inner = {
-                k: _real(v).to(dtype) if layout.entry(k).kind == "element" else v
-                for k, v in state.items()
-                if k != "step"
-            }
-            new_param, new_state = rule.step(param, grad, inner, state["step"])
-            _real(p).copy_(new_param)
-            state.update({k: _stored(_not_aliasing(v, grad), p) for k, v in new_state.items()})
+    def _finite(self, loss: Any, plain: list[list[torch.Tensor]], fast: FastPath | None, work: list) -> bool:
+        """No NaN/inf in the loss or any gradient (over all ranks where each rank holds a shard)."""
+        finite = self._all_finite(loss, [p for params in plain for p in params])
+        finite = finite and (fast is None or fast.all_finite(work))
+        if self._zero or self._sharded:
+            device = next((p.device for g in self.param_groups for p in g["params"]), torch.device("cpu"))
+            finite = all_ranks_finite(finite, device)
+        return finite
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """As torch.optim; with ``set_to_none=False`` fast-path gradients become views of one flat gradient
@@ -251,9 +277,10 @@ class RuleOptimizer(torch.optim.Optimizer):
         return None
 
     def _all_finite(self, loss: Any, params: list[torch.Tensor]) -> bool:
-        checks = [torch.isfinite(p.grad).all() for p in params if p.grad is not None]
+        checks = plain_path.finite_checks(params)
         if torch.is_tensor(loss):
-            checks.append(torch.isfinite(loss).all())
+            if loss.device.type != "meta":
+                checks.append(torch.isfinite(loss.detach()).all())
         elif isinstance(loss, (numbers.Number, np.ndarray, np.generic)):  # float, np.float32, a 0-d array ...
             value = np.asarray(loss)
             if value.dtype.kind in "fc" and not np.isfinite(value).all():
@@ -269,8 +296,9 @@ class RuleOptimizer(torch.optim.Optimizer):
                 raise ValueError("this optimizer keeps no average: construct it with averaging='ema' or 'polyak'")
             for p in group["params"]:
                 state = self.state.get(p)
-                if state and state.get("step", 0) > 0:
-                    yield p, rule.averaged({"param_avg": _real(state["param_avg"])}, state["step"])
+                if state and count_of(state.get("step", 0)) > 0:
+                    avg = plain_path.real(state["param_avg"])
+                    yield p, rule.averaged({"param_avg": avg}, count_of(state["step"]))
 
     @contextlib.contextmanager
     def averaged_parameters(self) -> Iterator[None]:
@@ -279,7 +307,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         with torch.no_grad():
             for p, avg in list(self._averages()):
                 saved.append((p, p.detach().clone()))
-                _real(p).copy_(avg)
+                plain_path.real(p).copy_(avg)
         try:
             yield
         finally:
@@ -291,7 +319,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     def swap_averaged(self) -> None:
         """Copy the averaged weights into the parameters for good (e.g. at the end of training)."""
         for p, avg in list(self._averages()):
-            _real(p).copy_(avg)
+            plain_path.real(p).copy_(avg)
 
     # --- copies and checkpoints -------------------------------------------------------------------------
 
@@ -300,6 +328,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         the fast path's buffers are not pickled: the copy builds its own at its first step."""
         state = super().__getstate__()
         state.update({name: self.__dict__[name] for name in _OPTIONS if name in self.__dict__})
+        state["_zero"] = self.__dict__.get("_zero", False)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -307,54 +336,36 @@ class RuleOptimizer(torch.optim.Optimizer):
         for name, default in _OPTIONS.items():
             self.__dict__.setdefault(name, default)
         self.__dict__.setdefault("_rules", {})
+        self.__dict__.setdefault("_zero", False)
+        self.__dict__["_sharded"] = any(sharded(g["params"]) for g in self.param_groups)
+        for group in self.param_groups:  # an older pickle or state dict may lack torch's newer switches
+            for k, v in self.flags.items():
+                group.setdefault(k, v)
 
     def state_dict(self) -> dict[str, Any]:
         """As torch.optim; fast-path entries are copies, so that saving one parameter's state saves only it."""
         state_dict = super().state_dict()
         fast = self.__dict__.get("_fast")
         if fast is not None and fast.buffers:
-            live = {id(d) for b in fast.buffers for seg in b.segments for d in seg.dicts if d is not None}
+            counts = fast.live_counts()
             for key, entry in state_dict["state"].items():
-                if id(entry) in live:
-                    state_dict["state"][key] = {k: v.clone() if torch.is_tensor(v) else v for k, v in entry.items()}
+                count = counts.get(id(entry))
+                if count is not None:
+                    state_dict["state"][key] = fast.copied_entry(entry, count)
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict of this class or of the matching torch.optim class.
+        """Load a state dict of this class or of the matching torch.optim class, all or nothing.
 
-        Unlike torch.optim, state is not cast down to a low-precision parameter's dtype (it stays in
-        :meth:`compute_dtype`), and keys and shapes are checked against the rule: a mismatch raises
-        ``ValueError`` naming the parameter and the key.
+        Everything is checked before anything is replaced: the groups (each a dict with a ``params`` list of
+        the right length and hyperparameters the rule accepts), each parameter's entries against the rule
+        (keys, shapes, a step that is an integer in [0, 2^53], second moments finite and ≥ 0); a mismatch
+        raises ``ValueError`` naming the parameter and the key. Unlike torch.optim, state is kept in
+        :meth:`compute_dtype` (not cast to a low-precision parameter's dtype unless that is the compute dtype).
         """
         for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():  # as torch.optim
             state_dict = pre_hook(self, state_dict) or state_dict
-        saved_groups = state_dict.get("param_groups")
-        if not isinstance(saved_groups, list) or "state" not in state_dict:
-            raise ValueError("state_dict must have 'state' and 'param_groups' entries")
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"state_dict has {len(saved_groups)} param groups; this optimizer has {len(self.param_groups)}"
-            )
-        id_map: dict[Any, torch.Tensor] = {}
-        new_groups = []
-        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(
-                    f"param group {i}: state_dict has {len(saved['params'])} params; "
-                    f"the optimizer has {len(group['params'])}"
-                )
-            id_map.update(zip(saved["params"], group["params"], strict=True))
-            merged = {**group, **{k: v for k, v in saved.items() if k != "params"}, "params": group["params"]}
-            for k, v in self.defaults.items():  # torch.optim dicts lack our extra keys
-                merged.setdefault(k, v)
-            new_groups.append(merged)
-        group_of = {id(p): g for g in new_groups for p in g["params"]}
-        new_state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)  # as torch.optim
-        for key, value in state_dict["state"].items():
-            if key not in id_map:
-                raise ValueError(f"state_dict has state for parameter id {key!r}, which no param group lists")
-            p = id_map[key]
-            new_state[p] = self._loaded_param_state(p, dict(value), group_of[id(p)], key)
+        new_groups, new_state = loading.checked(self, state_dict)
         self.__setstate__({"state": new_state, "param_groups": new_groups})
         self._rules.clear()
         fast = self.__dict__.get("_fast")
@@ -363,72 +374,27 @@ class RuleOptimizer(torch.optim.Optimizer):
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
 
-    def _loaded_param_state(self, p: torch.Tensor, value: dict[str, Any], group: dict[str, Any], key: Any) -> dict:
-        rule = self.rule_for(group)
-        probe = _real(p).to(self.compute_dtype(p))
-        expected = rule.init(probe)
-        step = value.pop("step", None)
-        if step is None and value:  # torch's SGD keeps no step; its buffer exists only after a step
-            step = 1
-        loaded: dict[str, Any] = {"step": int(step.item() if torch.is_tensor(step) else step or 0)}
-        missing = sorted(set(expected) - set(value))
-        extra = sorted(set(value) - set(expected))
-        if missing or extra:
-            raise ValueError(
-                f"state of parameter {key!r} does not match {type(self).__name__}"
-                f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}"
-                f"{' (unexpected ' + ', '.join(extra) + ')' if extra else ''}"
-            )
-        layout = rule.layout()
-        for name, tensor in value.items():
-            want = layout.entry(name).shape_for(tuple(p.shape))
-            if not torch.is_tensor(tensor) or tuple(tensor.shape) != want:
-                shape = tuple(tensor.shape) if torch.is_tensor(tensor) else type(tensor).__name__
-                raise ValueError(f"state {name!r} of parameter {key!r} has shape {shape}; expected {want}")
-            loaded[name] = tensor.to(device=p.device, dtype=self.state_entry_dtype(rule, name, p))
-        return loaded
 
-
-def _real(t: torch.Tensor) -> torch.Tensor:
-    """Complex tensors are updated as pairs of reals, as torch.optim does."""
-    return torch.view_as_real(t) if t.is_complex() else t
-
-
-def _stored(value: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """State is stored with the parameter's shape (complex again for complex parameters)."""
-    return torch.view_as_complex(value.contiguous()) if p.is_complex() and value.ndim > 0 else value
-
-
-def _not_aliasing(value: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """A state entry that is the gradient itself (SGD's first buffer b = g) must not stay it: ``.grad`` is
-    zeroed and accumulated in place by ``zero_grad(set_to_none=False)`` and autograd."""
-    if value.untyped_storage().data_ptr() == grad.untyped_storage().data_ptr():
-        return value.clone()
-    return value
+def _scalar(value: Any) -> Any:
+    """A one-element tensor hyperparameter as a 0-d tensor, as torch.optim's ``_to_scalar`` makes it."""
+    return value.squeeze() if torch.is_tensor(value) and value.dim() != 0 and value.numel() == 1 else value
 
 
 def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def make_torch_optimizer(rule_type: type[Rule], doc: str, positional: tuple[str, ...]) -> type[RuleOptimizer]:
-    """Create the PyTorch face class for ``rule_type``, taking ``positional`` (torch.optim's positional
-    parameters after ``params``) by position; its signature shows every option."""
-    attrs = {"rule_type": rule_type, "positional": positional, "__doc__": doc}
-    cls = type(rule_type.__name__, (RuleOptimizer,), attrs)
-    cls.__module__ = "adamlab.torch"
-    base = inspect.signature(RuleOptimizer._setup).parameters
-    extras = {n: p for n, p in base.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    hyper = rule_type.hyperparameter_names()
-    unknown = set(positional) - set(hyper) - set(extras)
-    if unknown:
-        raise ValueError(f"positional names {sorted(unknown)} are not options of {rule_type.__name__}")
-
-    def option(n: str, kind: Any) -> inspect.Parameter:
-        return extras[n].replace(kind=kind) if n in extras else inspect.Parameter(n, kind, default=None)
-
-    by_position = [option(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in positional]
-    keywords = [option(n, inspect.Parameter.KEYWORD_ONLY) for n in (*hyper, *extras) if n not in positional]
-    fixed = [base["self"], base["params"]]
-    cls.__signature__ = inspect.Signature([*fixed, *by_position, *keywords])  # type: ignore[attr-defined]
-    return cls
+def make_torch_optimizer(entry: Entry) -> type[RuleOptimizer]:
+    """The PyTorch face class of a registry entry: torch.optim's signature where torch has the class."""
+    signature, positional = face_signature(entry)
+    head = f"torch.optim.Optimizer running :class:`adamlab.rules.{entry.rule.__name__}`."
+    attrs = {
+        "entry": entry,
+        "rule_type": entry.rule,
+        "positional": positional,
+        "flags": flags_of(entry),
+        "__doc__": f"{head}\n\n{entry.rule.__doc__}\n{RuleOptimizer.__doc__}",
+        "__signature__": signature,
+        "__module__": "adamlab.torch",
+    }
+    return type(entry.face, (RuleOptimizer,), attrs)
