@@ -3,9 +3,7 @@
 Adding an optimizer is one :data:`CLASSES` entry: the Keras class name, the rule type, Keras's hyperparameter
 arguments in its positional order (they become the constructor's positional order, the attributes and the
 config keys), Keras's default ``weight_decay`` and, where Keras checks an argument itself, a face class with
-that check (:class:`SGDFace`, :class:`AdamWFace`). ``keras.optimizers.Lion`` and ``Adafactor`` have no
-entry yet because the rules do not exist yet (``Lion``: ``("learning_rate", "beta_1", "beta_2",
-"weight_decay")``, Keras checks 0 < beta_1 ≤ 1).
+that check (:class:`SGDFace`, :class:`AdamWFace`, :class:`LionFace`, :class:`AdafactorFace`).
 """
 
 from __future__ import annotations
@@ -56,6 +54,40 @@ class AdamWFace(RuleOptimizer):
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
 
 
+class LionFace(RuleOptimizer):
+    """Keras's Lion checks 0 < beta_1 ≤ 1 (β1 = 0 would make it SignSGD)."""
+
+    @classmethod
+    def check_arguments(cls, options: dict[str, Any]) -> None:
+        beta_1 = options.get("beta_1", 0.9)
+        if isinstance(beta_1, numbers.Real) and (beta_1 <= 0 or beta_1 > 1):
+            raise ValueError(
+                "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates to SignSGD. "
+                f"Received: beta_1={beta_1}."
+            )
+
+
+class AdafactorFace(RuleOptimizer):
+    """Keras's Adafactor: ``relative_step`` is kept (attribute, config) but changes nothing, as in Keras 3, whose
+    ``update_step`` takes ρ_t = min(lr, 1/√t) whatever it says; the rule's ``relative_step`` stays True."""
+
+    def _named(self, args: tuple[Any, ...], options: dict[str, Any]) -> dict[str, Any]:
+        options = super()._named(args, options)
+        object.__setattr__(self, "_relative_step", options.pop("relative_step", True))
+        return options
+
+    def _keras_value(self, keras_name: str) -> Any:
+        if keras_name == "relative_step":
+            return self._relative_step
+        return super()._keras_value(keras_name)
+
+    def _set_keras_value(self, keras_name: str, value: Any) -> None:
+        if keras_name == "relative_step":
+            object.__setattr__(self, "_relative_step", value)
+        else:
+            super()._set_keras_value(keras_name, value)
+
+
 @dataclasses.dataclass(frozen=True)
 class KerasClass:
     """One class of the Keras face."""
@@ -82,6 +114,13 @@ CLASSES: tuple[KerasClass, ...] = (
     KerasClass("Adagrad", rules.Adagrad, ("learning_rate", "initial_accumulator_value", "epsilon", "weight_decay")),
     KerasClass("RMSprop", rules.RMSprop, ("learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay")),
     KerasClass("Adadelta", rules.Adadelta, ("learning_rate", "rho", "epsilon", "weight_decay")),
+    KerasClass("Lion", rules.Lion, ("learning_rate", "beta_1", "beta_2", "weight_decay"), base=LionFace),
+    KerasClass(
+        "Adafactor",
+        rules.Adafactor,
+        ("learning_rate", "beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step", "weight_decay"),
+        base=AdafactorFace,
+    ),
 )
 
 
