@@ -22,7 +22,12 @@ KERAS_NAMES: dict[str, Any] = {
 #: Keras's Adafactor spells torch's beta2_decay, eps = (eps1, eps2) and d its own way)
 RULE_NAMES: dict[str, dict[str, Any]] = {
     "rmsprop": {"decay": "alpha", "rho": "alpha"},
-    "adafactor": {"beta_2_decay": "beta2_decay", "epsilon_1": ("eps", 0), "epsilon_2": ("eps", 1), "clip_threshold": "d"},
+    "adafactor": {
+        "beta_2_decay": "beta2_decay",
+        "epsilon_1": ("eps", 0),
+        "epsilon_2": ("eps", 1),
+        "clip_threshold": "d",
+    },
 }
 #: options of the framework that change nothing here when left at their default (they are dropped)
 IGNORED_IF_NONE: tuple[str, ...] = ("mu_dtype", "accumulator_dtype")
