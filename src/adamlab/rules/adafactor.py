@@ -34,6 +34,7 @@ from adamlab.rules.base import (
     nonzero,
     scalar_sqrt,
 )
+from adamlab.rules.moments import decay_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,8 +344,6 @@ def torch_step(rule: Adafactor, ops: Ops, k: Coefficients, p: Array, g: Array, s
 def keras_step(rule: Adafactor, ops: Ops, k: Coefficients, p: Array, g: Array, state: State) -> tuple[Array, State]:
     """keras.optimizers.Adafactor's ``update_step`` (also on Keras's torch backend, which has no torch_adafactor),
     after Keras's weight decay θ − θ·λ·lr."""
-    from adamlab.rules.moments import decay_weights
-
     eps1, clamp = _eps1(rule, p), rule.eps1_mode == "clamp"
     if nonzero(rule.weight_decay):
         p = decay_weights(ops, "keras", p, {"keep": k["keep"], "wd": k["wd"], "lr": k["decay_lr"]})
