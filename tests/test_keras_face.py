@@ -127,7 +127,9 @@ def test_config_round_trip_and_saved_model(tmp_path):
 KERAS_CLASSES = [name for name in adamlab.keras.KERAS_CLASSES if hasattr(keras.optimizers, name)]
 #: values off every Keras default, per Keras argument name
 OFF_DEFAULT = {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-4, "amsgrad": True, "rho": 0.8, "weight_decay": 0.01,
-               "momentum": 0.5, "nesterov": True, "initial_accumulator_value": 0.2, "centered": True}  # fmt: skip
+               "momentum": 0.5, "nesterov": True, "initial_accumulator_value": 0.2, "centered": True,
+               "beta_2_decay": -0.65, "epsilon_1": 1e-15, "epsilon_2": 1e-4, "clip_threshold": 0.9,
+               "relative_step": False}  # fmt: skip
 
 
 def keras_arguments(name):

@@ -32,6 +32,7 @@ OPTIONS = {
     "rmsprop": [{}, {"momentum": 0.9, "centered": True}, {"eps_in_sqrt": True, "lr_in_momentum": True,
                                                           "momentum": 0.5}],
     "adadelta": [{}, {"weight_decay": 0.1}],
+    "lion": [{}, {"weight_decay": 0.1, "maximize": True}, {"betas": (0.5, 0.999)}],
 }  # fmt: skip
 # float64 for every case; float32 (another compile of each kernel) for two presets
 CASES = [

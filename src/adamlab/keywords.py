@@ -18,8 +18,17 @@ KERAS_NAMES: dict[str, Any] = {
     "beta_2": ("betas", 1),
     "epsilon": "eps",
 }
-#: per rule, names that mean a differently named option there (RMSprop's smoothing constant is torch's alpha)
-RULE_NAMES: dict[str, dict[str, str]] = {"rmsprop": {"decay": "alpha", "rho": "alpha"}}
+#: per rule, names that mean a differently named option there (RMSprop's smoothing constant is torch's alpha;
+#: Keras's Adafactor spells torch's beta2_decay, eps = (eps1, eps2) and d its own way)
+RULE_NAMES: dict[str, dict[str, Any]] = {
+    "rmsprop": {"decay": "alpha", "rho": "alpha"},
+    "adafactor": {
+        "beta_2_decay": "beta2_decay",
+        "epsilon_1": ("eps", 0),
+        "epsilon_2": ("eps", 1),
+        "clip_threshold": "d",
+    },
+}
 #: options of the framework that change nothing here when left at their default (they are dropped)
 IGNORED_IF_NONE: tuple[str, ...] = ("mu_dtype", "accumulator_dtype")
 
@@ -28,7 +37,7 @@ def translate(rule_type: type[Rule], options: dict[str, Any], names: dict[str, A
     """Rewrite ``options`` into ``rule_type``'s torch keyword names; both spellings of one option raise."""
     out: dict[str, Any] = {}
     source: dict[str, str] = {}
-    betas: dict[int, Any] = {}
+    pairs: dict[str, dict[int, Any]] = {}  # one entry of a pair option (betas, Adafactor's eps) at a time
     per_rule = RULE_NAMES.get(rule_type.name, {})
     for key, value in options.items():
         if key in IGNORED_IF_NONE:
@@ -39,18 +48,19 @@ def translate(rule_type: type[Rule], options: dict[str, Any], names: dict[str, A
             continue
         target = per_rule.get(key, names.get(key, key))
         if isinstance(target, tuple):
-            betas[target[1]] = value
+            pairs.setdefault(target[0], {})[target[1]] = value
             continue
         if target in out:
             raise ValueError(f"{source[target]!r} and {key!r} name the same option; pass only one")
         out[target], source[target] = value, key
-    if isinstance(out.get("betas"), list):  # e.g. from a JSON config
-        out["betas"] = tuple(out["betas"])
-    if betas:
-        if "betas" in out:
-            raise ValueError("pass either betas or the individual beta values, not both")
-        default = rule_type(preset=preset).betas  # type: ignore[attr-defined]
-        out["betas"] = (betas.get(0, default[0]), betas.get(1, default[1]))
+    for field, given in pairs.items():
+        if field in out:
+            raise ValueError(f"pass either {field} or its individual values, not both")
+        default = getattr(rule_type(preset=preset), field)
+        out[field] = (given.get(0, default[0]), given.get(1, default[1]))
+    for field in ("betas", "eps"):
+        if isinstance(out.get(field), list):  # e.g. from a JSON config
+            out[field] = tuple(out[field])
     known = set(rule_type.hyperparameter_names())
     for key in out:
         if key not in known:

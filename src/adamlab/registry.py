@@ -47,6 +47,8 @@ OPTIMIZERS: tuple[Entry, ...] = (
     Entry("adagrad", rules.Adagrad, "Adagrad", torch="Adagrad", keras="Adagrad", optax=("adagrad",)),
     Entry("rmsprop", rules.RMSprop, "RMSprop", torch="RMSprop", keras="RMSprop", optax=("rmsprop",)),
     Entry("adadelta", rules.Adadelta, "Adadelta", torch="Adadelta", keras="Adadelta", optax=("adadelta",)),
+    Entry("lion", rules.Lion, "Lion", keras="Lion", optax=("lion",)),
+    Entry("adafactor", rules.Adafactor, "Adafactor", torch="Adafactor", keras="Adafactor", optax=("adafactor",)),
 )
 
 BY_NAME: dict[str, Entry] = {e.name: e for e in OPTIMIZERS}

@@ -30,7 +30,7 @@ def test_json_has_one_result_per_variant(capsys):
     first = report["results"][0]
     assert first["reference"] == "torch.optim.SGD" and first["dtype"] == "float64"
     assert set(first["max_relative_difference"]) == {"quadratic", "mlp"}
-    assert report["missing"] == {"keras/radam": "Keras 3 has no RAdam"}
+    assert report["missing"] == {"keras/radam": "Keras 3 has no RAdam", "torch/lion": "torch.optim has no Lion"}
 
 
 def test_frameworks_not_installed_are_listed_as_skipped_with_their_extra(monkeypatch, capsys):

@@ -34,7 +34,7 @@ _SPARSE = (
 )
 _SPARSE_TESTS = {
     f"optimizer_sparse_test.py::OptimizerSparseTest::test_sparse_gradients_{case}": _SPARSE
-    for case in ("adadelta", "adagrad", "loss_scale_optimizer_sgd", "rmsprop", "sgd")
+    for case in ("adadelta", "adafactor", "adagrad", "loss_scale_optimizer_sgd", "rmsprop", "sgd")
 }
 #: backend → {Keras test that passes with Keras's class but not with adamlab's: why}
 EXCEPTIONS: dict[str, dict[str, str]] = {

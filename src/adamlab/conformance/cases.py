@@ -20,8 +20,10 @@ FRAMEWORKS: tuple[str, ...] = ("torch", "optax", "keras")
 EXTRAS: dict[str, str] = {"torch": "adamlab", "optax": "adamlab[jax]", "keras": "adamlab[keras]"}
 #: rows of the report: adamlab's rules
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adamax", "nadam", "radam", "sgd", "adagrad", "rmsprop", "adadelta")
+OPTIMIZERS += ("lion", "adafactor")
 #: pairs the framework does not have
 MISSING: dict[tuple[str, str], str] = {("keras", "radam"): "Keras 3 has no RAdam"}
+MISSING[("torch", "lion")] = "torch.optim has no Lion"
 #: options a framework lacks altogether (reported under the table)
 LACKS: dict[str, str] = {"optax": "maximize", "keras": "maximize, RAdam, lr_decay, dampening"}
 DTYPES: dict[str, str] = {"torch": "float64", "optax": "float64", "keras": "float32"}
@@ -106,6 +108,14 @@ def torch_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]
         ),
         ("adadelta", "Adadelta", {"lr": log(0.1, 1.0), "rho": uni(0.8, 0.95), "eps": log(1e-7, 1e-5)}),
         ("adadelta", "Adadelta", {"lr": log(0.1, 1.0), "weight_decay": wd(), "maximize": True}),
+        ("adafactor", "Adafactor", {"lr": log(1e-3, 3e-2)}),
+        (
+            "adafactor",
+            "Adafactor",
+            {"lr": log(1e-3, 3e-2), "beta2_decay": uni(-1, -0.5), "d": uni(1, 2), "weight_decay": wd()},
+        ),
+        ("adafactor", "Adafactor", {"lr": Schedule(log(5e-3, 3e-2), 0.995), "eps": (1e-30, log(1e-4, 1e-2))}),
+        ("adafactor", "Adafactor", {"lr": log(1e-3, 3e-2), "weight_decay": wd(), "maximize": True}),
     ]
 
 
@@ -145,6 +155,33 @@ def optax_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]
         ),
         ("adadelta", "adadelta", {"learning_rate": log(0.1, 1.0), "rho": uni(0.8, 0.95), "eps": log(1e-7, 1e-5)}),
         ("adadelta", "adadelta", {"learning_rate": log(0.1, 1.0), "weight_decay": wd()}),
+        ("lion", "lion", {"learning_rate": log(1e-4, 3e-3)}),
+        ("lion", "lion", {"learning_rate": log(1e-4, 3e-3), "b1": uni(0.8, 0.95), "b2": uni(0.95, 0.999)}),
+        ("lion", "lion", {"learning_rate": log(1e-4, 3e-3), "weight_decay": wd()}),
+        ("lion", "lion", {"learning_rate": Schedule(log(1e-3, 3e-3), uni(0.99, 0.999)), "weight_decay": 0.0}),
+        ("adafactor", "adafactor", {"learning_rate": log(1e-3, 3e-2), "min_dim_size_to_factor": 1}),
+        (
+            "adafactor",
+            "adafactor",
+            {
+                "learning_rate": Schedule(log(5e-3, 3e-2), uni(0.99, 0.999)),
+                "min_dim_size_to_factor": 4,
+                "decay_rate": uni(0.5, 1.0),
+                "clipping_threshold": uni(0.5, 2.0),
+                "momentum": uni(0.5, 0.9),
+                "weight_decay_rate": wd(),
+            },
+        ),
+        (
+            "adafactor",
+            "adafactor",
+            {
+                "learning_rate": log(1e-3, 3e-2),
+                "multiply_by_parameter_scale": False,
+                "clipping_threshold": None,
+                "eps": log(1e-30, 1e-20),
+            },
+        ),
     ]
 
 
@@ -185,6 +222,23 @@ def keras_cases(rng: np.random.Generator) -> list[tuple[str, str, dict[str, Any]
         ),
         ("adadelta", "Adadelta", {"learning_rate": log(0.1, 1.0), "rho": uni(0.8, 0.95), "epsilon": log(1e-7, 1e-5)}),
         ("adadelta", "Adadelta", {"learning_rate": log(0.1, 1.0), "weight_decay": wd()}),
+        ("lion", "Lion", {"learning_rate": log(1e-4, 3e-3)}),
+        ("lion", "Lion", {"learning_rate": log(1e-4, 3e-3), "beta_1": uni(0.8, 0.95), "beta_2": uni(0.95, 0.999)}),
+        ("lion", "Lion", {"learning_rate": Schedule(log(1e-3, 3e-3), uni(0.99, 0.999)), "weight_decay": wd()}),
+        ("adafactor", "Adafactor", {"learning_rate": log(1e-3, 3e-2)}),
+        (
+            "adafactor",
+            "Adafactor",
+            {
+                "learning_rate": log(1e-3, 3e-2),
+                "beta_2_decay": uni(-1.0, -0.5),
+                "epsilon_1": log(1e-30, 1e-20),
+                "epsilon_2": log(1e-4, 1e-2),
+                "clip_threshold": uni(0.5, 2.0),
+                "weight_decay": wd(),
+            },
+        ),
+        ("adafactor", "Adafactor", {"learning_rate": Schedule(log(5e-3, 3e-2), uni(0.99, 0.999))}),
     ]
 
 

@@ -49,6 +49,8 @@ SGD = KERAS_CLASSES["SGD"]
 Adagrad = KERAS_CLASSES["Adagrad"]
 RMSprop = KERAS_CLASSES["RMSprop"]
 Adadelta = KERAS_CLASSES["Adadelta"]
+Lion = KERAS_CLASSES["Lion"]
+Adafactor = KERAS_CLASSES["Adafactor"]
 
 #: face class per rule name
 OPTIMIZERS: dict[str, type[RuleOptimizer]] = {cls.rule_type.name: cls for cls in KERAS_CLASSES.values()}
@@ -58,11 +60,13 @@ __all__ = [
     "OPTIMIZERS",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
     "KerasClass",
+    "Lion",
     "NAdam",
     "Nadam",
     "RAdam",

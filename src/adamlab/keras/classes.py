@@ -3,8 +3,8 @@
 The face has a class per :data:`adamlab.registry.OPTIMIZERS` entry that Keras has: its arguments, in Keras's
 positional order (they become the constructor's positional order, the attributes and the config keys), and
 Keras's default ``weight_decay`` are read from Keras's own class. What differs is kept here: a face class where
-Keras checks an argument itself (:class:`SGDFace`, :class:`AdamWFace`), and the arguments of an optimizer Keras
-lacks (RAdam).
+Keras checks an argument itself or gives it another meaning (:class:`SGDFace`, :class:`AdamWFace`,
+:class:`LionFace`, :class:`AdafactorFace`), and the arguments of an optimizer Keras lacks (RAdam).
 """
 
 from __future__ import annotations
@@ -56,6 +56,40 @@ class AdamWFace(RuleOptimizer):
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
 
 
+class LionFace(RuleOptimizer):
+    """Keras's Lion checks 0 < beta_1 ≤ 1 (β1 = 0 would make it SignSGD)."""
+
+    @classmethod
+    def check_arguments(cls, options: dict[str, Any]) -> None:
+        beta_1 = options.get("beta_1", 0.9)
+        if isinstance(beta_1, numbers.Real) and (beta_1 <= 0 or beta_1 > 1):
+            raise ValueError(
+                "Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates to SignSGD. "
+                f"Received: beta_1={beta_1}."
+            )
+
+
+class AdafactorFace(RuleOptimizer):
+    """Keras's Adafactor: ``relative_step`` is kept (attribute, config) but changes nothing, as in Keras 3, whose
+    ``update_step`` takes ρ_t = min(lr, 1/√t) whatever it says; the rule's ``relative_step`` stays True."""
+
+    def _named(self, args: tuple[Any, ...], options: dict[str, Any]) -> dict[str, Any]:
+        options = super()._named(args, options)
+        object.__setattr__(self, "_relative_step", options.pop("relative_step", True))
+        return options
+
+    def _keras_value(self, keras_name: str) -> Any:
+        if keras_name == "relative_step":
+            return self._relative_step
+        return super()._keras_value(keras_name)
+
+    def _set_keras_value(self, keras_name: str, value: Any) -> None:
+        if keras_name == "relative_step":
+            object.__setattr__(self, "_relative_step", value)
+        else:
+            super()._set_keras_value(keras_name, value)
+
+
 @dataclasses.dataclass(frozen=True)
 class KerasClass:
     """One class of the Keras face: a registry entry, with what Keras does differently."""
@@ -85,7 +119,12 @@ def keras_default(keras_class: type, argument: str) -> Any:
 
 #: what differs per registry entry: the face class with Keras's checks; the argument list of an optimizer
 #: Keras lacks (RAdam, in Adam's names)
-_BASES: dict[str, type[RuleOptimizer]] = {"sgd": SGDFace, "adamw": AdamWFace}
+_BASES: dict[str, type[RuleOptimizer]] = {
+    "sgd": SGDFace,
+    "adamw": AdamWFace,
+    "lion": LionFace,
+    "adafactor": AdafactorFace,
+}
 _NOT_IN_KERAS: dict[str, tuple[str, ...]] = {
     "radam": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay"),
 }

@@ -197,6 +197,18 @@ class TraceOps:
     def where(self, condition: Any, x: Any, y: Any) -> Sym:
         return self._record("where", condition, x, y)
 
+    def rsqrt(self, x: Any) -> Sym:
+        raise TypeError("rsqrt has no kernel emission (torch's rounding of it is not modelled): write 1 / sqrt(x)")
+
+    def sum(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        raise TypeError("a reduction (sum) is not elementwise: no kernel can be generated for it")
+
+    def mean(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        raise TypeError("a reduction (mean) is not elementwise: no kernel can be generated for it")
+
+    def norm(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        raise TypeError("a reduction (norm) is not elementwise: no kernel can be generated for it")
+
     def select(self, flag: Any, x: Any, y: Any) -> Sym:
         if isinstance(flag, (bool, int)):
             return x if flag else y

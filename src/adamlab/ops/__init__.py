@@ -69,6 +69,20 @@ class Ops(Protocol):
     def where(self, condition: Array, x: Array, y: Array) -> Array:
         """x where ``condition`` holds, else y."""
 
+    def rsqrt(self, x: Array) -> Array:
+        """1/√x, elementwise (torch.rsqrt, jax.lax.rsqrt)."""
+
+    # reductions: for rules that are not elementwise (Adafactor's row and column means); no kernel has them
+
+    def sum(self, x: Array, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Array:
+        """Σ over ``axis`` (None: every axis)."""
+
+    def mean(self, x: Array, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Array:
+        """The mean over ``axis`` (None: every axis), as the library computes it (torch: sum, then ÷ n)."""
+
+    def norm(self, x: Array, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Array:
+        """The 2-norm √Σ|x|² over ``axis`` (None: every axis); torch: ``torch.linalg.vector_norm``."""
+
     def select(self, flag: Scalar, x: Array, y: Array) -> Array:
         """x if the scalar ``flag`` holds (a host bool, or a traced 0-d bool), else y: a per-step branch."""
 

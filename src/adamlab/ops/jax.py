@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from adamlab.ops import Array, Scalar, is_number
@@ -52,6 +53,18 @@ class JaxOps:
 
     def where(self, condition: Array, x: Array, y: Array) -> Array:
         return jnp.where(condition, x, y)
+
+    def rsqrt(self, x: Array) -> Array:
+        return jax.lax.rsqrt(x)
+
+    def sum(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+    def norm(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return jnp.sqrt(jnp.sum(self.abs_sq(x), axis=axis, keepdims=keepdims))
 
     def select(self, flag: Scalar, x: Array, y: Array) -> Array:
         if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":

@@ -55,6 +55,18 @@ class NumpyOps:
     def where(self, condition: Array, x: Array, y: Array) -> Array:
         return np.where(condition, x, y)
 
+    def rsqrt(self, x: Array) -> Array:
+        return 1 / np.sqrt(x)
+
+    def sum(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    def norm(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return np.sqrt(np.sum(self.abs_sq(x), axis=axis, keepdims=keepdims))
+
     def select(self, flag: Scalar, x: Array, y: Array) -> Array:
         if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":
             return x if flag else y

@@ -55,6 +55,18 @@ class TorchOps:
     def where(self, condition: Array, x: Array, y: Array) -> Array:
         return torch.where(condition, x, y)
 
+    def rsqrt(self, x: Array) -> Array:
+        return torch.rsqrt(x)
+
+    def sum(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return torch.sum(x, dim=axis, keepdim=keepdims)
+
+    def mean(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return torch.mean(x, dim=axis, keepdim=keepdims)
+
+    def norm(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+        return torch.linalg.vector_norm(x, 2, dim=axis, keepdim=keepdims)  # what torch.norm and Tensor.norm call
+
     def select(self, flag: Scalar, x: Array, y: Array) -> Array:
         if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":
             return x if flag else y

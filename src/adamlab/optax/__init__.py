@@ -61,12 +61,15 @@ sgd = OPTIMIZERS["sgd"]
 adagrad = OPTIMIZERS["adagrad"]
 rmsprop = OPTIMIZERS["rmsprop"]
 adadelta = OPTIMIZERS["adadelta"]
+lion = OPTIMIZERS["lion"]
+adafactor = OPTIMIZERS["adafactor"]
 
 __all__ = [
     "OPTIMIZERS",
     "RuleState",
     "RuleTransformation",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -75,6 +78,7 @@ __all__ = [
     "amsgrad",
     "export_state",
     "import_state",
+    "lion",
     "nadam",
     "nadamw",
     "radam",

@@ -5,14 +5,15 @@ positional order and the defaults cannot drift) plus a keyword-only ``preset``. 
 runs the alias, how optax's arguments become the rule's hyperparameters, and where the rule's state lives
 in optax's state tuple (a :class:`~adamlab.optax.transform.Layout` mirroring the alias's ``optax.chain``).
 An optax option that the rule has no switch for is accepted at optax's default and raises a ``ValueError``
-naming it otherwise (docs/optax-face.md lists them). Adding an optimizer (``lion``, ``adafactor``) is one
-more :class:`Alias` in :data:`ALIASES` once its rule exists.
+naming it otherwise (docs/optax-face.md lists them). Adding an optimizer is one more :class:`Alias` in
+:data:`ALIASES` once its rule exists (``lion`` and ``adafactor`` were added so).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -210,6 +211,54 @@ def _adadelta(o: Options, preset: str) -> tuple[Rule, Layout]:
     return rule, Layout((decay_stage, core, _lr_stage(schedule)), mask=mask, uncounted_step=None, ascend=ascend)
 
 
+def _lion(o: Options, preset: str) -> tuple[Rule, Layout]:
+    """lion: chain(scale_by_lion, add_decayed_weights, scale_by_learning_rate)."""
+    lr, schedule = _learning_rate(o)
+    mask = o["mask"]
+    weight_decay, decay_stage = _weight_decay(o)
+    rule = _rule("lion", preset, lr=lr, betas=(o.pop("b1"), o.pop("b2")), weight_decay=weight_decay)
+    core = Moments(optax.ScaleByLionState, {"mu": "exp_avg"}, True, dtypes=_dtypes("exp_avg", o.pop("mu_dtype")))
+    return rule, Layout((core, decay_stage, _lr_stage(schedule)), mask=mask)
+
+
+def _adafactor(o: Options, preset: str) -> tuple[Rule, Layout]:
+    """adafactor: chain(scale_by_factored_rms, [clip_by_block_rms], [scale_by_learning_rate],
+    [scale_by_param_block_rms], [ema], [add_decayed_weights], scale(−1)); a stage is there when its option is."""
+    has_lr = o["learning_rate"] is not None  # without one, optax has no scale_by_learning_rate (the rule's lr: 1)
+    lr, schedule = _learning_rate(o) if has_lr else (o.pop("learning_rate"), None)
+    threshold, momentum, scaled = o.pop("clipping_threshold"), o.pop("momentum"), o.pop("multiply_by_parameter_scale")
+    if momentum is not None and not isinstance(momentum, jax.core.Tracer) and np.all(np.asarray(momentum) == 0):
+        raise ValueError(
+            "adafactor(): momentum must be None (no momentum) or > 0; momentum=0 keeps optax's EmaState of the "
+            "unchanged update, which adamlab's rule does not (the updates are the same as with None)"
+        )
+    mask, decay = o.pop("weight_decay_mask"), o.pop("weight_decay_rate")
+    schedule_decay = decay if callable(decay) else None
+    hp: Options = dict(
+        beta2_decay=-o.pop("decay_rate"), decay_offset=o.pop("decay_offset"), eps=(o.pop("eps"), 1e-3),
+        min_dim_size_to_factor=o.pop("min_dim_size_to_factor"), factored=o.pop("factored"),
+        multiply_by_parameter_scale=scaled, d=math.inf if threshold is None else threshold,
+        momentum=0.0 if momentum is None else momentum,
+        weight_decay=0.0 if decay is None or schedule_decay is not None else decay,
+    )  # fmt: skip
+    rule = _rule("adafactor", preset, lr=lr, **hp)
+    fields = {"v_row": "row_var", "v_col": "col_var", "v": "variance"}
+    stages: list[Any] = [Moments(optax.FactoredState, fields, True)]
+    if threshold is not None:
+        stages.append(Moments(optax.EmptyState))  # clip_by_block_rms
+    if has_lr:
+        stages.append(_lr_stage(schedule))
+    if scaled:
+        stages.append(Moments(optax.EmptyState))  # scale_by_param_block_rms
+    dtype_momentum = o.pop("dtype_momentum")
+    if momentum is not None:
+        stages.append(Moments(optax.EmaState, {"ema": "exp_avg"}, True, dtypes=_dtypes("exp_avg", dtype_momentum)))
+    if decay is not None:
+        stages.append(Scaling("weight_decay", schedule_decay, masked=mask is not None))
+    stages.append(Moments(optax.EmptyState))  # scale(−1)
+    return rule, Layout(tuple(stages), mask=mask, needs_params=True)
+
+
 ALIASES: tuple[Alias, ...] = (
     Alias("adam", "adam", _adam(False), "optax.adam (``nesterov=True``: optax.nadam)"),
     Alias("nadam", "adam", _adam(False), "optax.nadam: Adam with the Nesterov m̂ (no μ schedule)"),
@@ -223,6 +272,8 @@ ALIASES: tuple[Alias, ...] = (
     Alias("adagrad", "adagrad", _adagrad, "optax.adagrad (accumulator from 0.1, ε inside the root)"),
     Alias("rmsprop", "rmsprop", _rmsprop, "optax.rmsprop (ε inside the root; momentum on lr-scaled steps)"),
     Alias("adadelta", "adadelta", _adadelta, "optax.adadelta (without a learning rate it ascends, as optax 0.2.8)"),
+    Alias("lion", "lion", _lion, "optax.lion"),
+    Alias("adafactor", "adafactor", _adafactor, "optax.adafactor (the stages its options switch on, in its order)"),
 )
 
 

@@ -26,6 +26,12 @@ from adamlab.rules import Rule
 
 Schedule = Callable[[jax.Array], jax.Array]
 
+try:  # optax's message when a transformation that reads the parameters is given none
+    from optax._src.base import NO_PARAMS_MSG
+except ImportError:  # pragma: no cover - other optax versions
+    NO_PARAMS_MSG = "You are using a transformation that requires the current value of parameters, but you are not "
+    NO_PARAMS_MSG += "passing `params` when calling `update`."
+
 try:  # optax's state of add_decayed_weights with a schedule (not exported by optax)
     from optax.transforms._adding import WeightDecaySchedule
 except ImportError:  # pragma: no cover - other optax versions
@@ -130,6 +136,8 @@ class Layout:
     #: optax 0.2.8's adadelta without a learning rate: scale_by_learning_rate(None) is the identity, so the
     #: update is +Δ where the rule (lr = 1) descends by −Δ
     ascend: bool = False
+    #: the rule reads θ whatever its options (adafactor's parameter scale): update() without params raises
+    needs_params: bool = False
 
     def moments(self) -> list[tuple[int, Moments]]:
         return [(i, s) for i, s in enumerate(self.stages) if isinstance(s, Moments)]
@@ -230,6 +238,8 @@ def _functions(rule: Rule, layout: Layout) -> tuple[Callable, Callable]:
             leaf_rule = step_rule if decay else plain_rule
             s = {k: v[j] for k, v in entries.items()}
             if p is None:
+                if layout.needs_params:
+                    raise ValueError(NO_PARAMS_MSG)
                 if _has_decay(leaf_rule):
                     raise ValueError("this optimizer has weight decay: pass params to update()")
                 p = jnp.zeros_like(g)  # θ enters the rules only through weight decay

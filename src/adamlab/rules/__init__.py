@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from adamlab.rules.adadelta import Adadelta
+from adamlab.rules.adafactor import Adafactor
 from adamlab.rules.adagrad import Adagrad
 from adamlab.rules.adam import Adam, AdamW
 from adamlab.rules.adamax import Adamax
 from adamlab.rules.averaging import AVERAGING_MODES, Averaged
 from adamlab.rules.base import PRESETS, Rule, State, StateEntry, StateLayout
+from adamlab.rules.lion import Lion
 from adamlab.rules.nadam import NAdam
 from adamlab.rules.radam import RAdam
 from adamlab.rules.rmsprop import RMSprop
@@ -17,7 +19,7 @@ from adamlab.rules.sgd import SGD
 
 #: rule classes by name
 RULES: dict[str, type[Rule]] = {
-    cls.name: cls for cls in (Adam, AdamW, Adamax, NAdam, RAdam, SGD, Adagrad, RMSprop, Adadelta)
+    cls.name: cls for cls in (Adam, AdamW, Adamax, NAdam, RAdam, SGD, Adagrad, RMSprop, Adadelta, Lion, Adafactor)
 }
 
 #: names that are a rule with fixed options (the paper's "SGD with momentum" and "Nesterov" baselines)
@@ -56,11 +58,13 @@ __all__ = [
     "PRESETS",
     "RULES",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
     "Averaged",
+    "Lion",
     "NAdam",
     "RAdam",
     "RMSprop",
