@@ -12,12 +12,13 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema_square, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,4 +79,6 @@ class Adadelta(Rule):
             return ops.axpy(param, delta, k["neg_lr"]), {"square_avg": s, "acc_delta": a}
         delta = ops.sqrt(state["acc_delta"] + k["eps"]) / ops.sqrt(s + k["eps"]) * g
         a = ema_square(ops, order, state["acc_delta"], delta, k["rho"], k["w"])
+        if order == "optax":  # scale_by_adadelta, then scale_by_learning_rate: u = −lr·Δ
+            return apply_increment(param, scale_by_learning_rate(k["lr"], delta)), {"square_avg": s, "acc_delta": a}
         return param - k["lr"] * delta, {"square_avg": s, "acc_delta": a}

@@ -13,13 +13,14 @@ from adamlab.rules.base import (
     State,
     StateEntry,
     StateLayout,
+    apply_increment,
     cast_like,
     check_flag,
     check_number,
     guard_zero,
     nonzero,
 )
-from adamlab.rules.moments import decay_weights, l2_gradient
+from adamlab.rules.moments import decay_weights, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +104,11 @@ class Adagrad(Rule):
             s = ops.addcmul(state["sum"], g, g, 1)
             denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
             return ops.addcdiv(param, g, guard_zero(ops, denom, self.eps), k["neg_clr"]), {"sum": s}
+        if order == "optax" and self.eps_in_sqrt:
+            # optax.scale_by_rss: s ← |g|² + s; u = where(s > 0, rsqrt(s + ε), 0)·g; then u·(−lr)
+            s = ops.abs_sq(g) + state["sum"]
+            scaled = ops.where(s > 0, 1 / ops.sqrt(s + k["eps"]), 0.0) * g
+            return apply_increment(param, scale_by_learning_rate(k["clr"], scaled)), {"sum": s}
         s = state["sum"] + ops.abs_sq(g)
         denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
         return param - cast_like(k["clr"], g) * g / guard_zero(ops, denom, self.eps), {"sum": s}

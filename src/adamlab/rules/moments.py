@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adamlab.ops import Array, Ops
+import numpy as np
+
+from adamlab.ops import Array, Ops, ops_for
+from adamlab.rules.base import cast_like
 
 
 def ema(ops: Ops, order: str, avg: Array, x: Array, beta: Any, w: Any) -> Array:
@@ -53,3 +56,20 @@ def decay_weights(ops: Ops, order: str, param: Array, k: dict[str, Any]) -> Arra
     if order == "keras" and ops.name != "torch":  # (Keras's torch backend: θ·(1 − λ·lr), as torch)
         return param - param * k["wd"] * k["lr"]
     return param * k["keep"]
+
+
+def next_step(t: Any) -> Any:
+    """t + 1, the step after t (Nesterov's look-ahead β^(t+1)). An integer array count saturates at its dtype's
+    maximum, as ``optax.safe_increment`` does (so that optax's graph and this one are the same); a host int or a
+    float count (Keras's) is just incremented."""
+    kind = getattr(getattr(t, "dtype", None), "kind", None)
+    if kind not in ("i", "u") or isinstance(t, np.ndarray | np.generic):
+        return t + 1
+    largest = np.iinfo(t.dtype).max
+    return ops_for(t).where(t < largest, t + 1, largest)
+
+
+def scale_by_learning_rate(lr: Any, u: Array) -> Array:
+    """optax's ``scale_by_learning_rate``: the update u times −lr, written as optax writes it, ``(−1·lr)·u`` with
+    −lr in u's dtype (``jnp.array(−1·lr(count), dtype=u.dtype)·u`` for a schedule)."""
+    return cast_like(-1 * lr, u) * u

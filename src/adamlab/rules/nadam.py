@@ -24,7 +24,7 @@ from adamlab.rules.base import (
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient, next_step
 
 
 def nesterov_moment(m: Array, g: Array, mu: Any, mu_next: Any, bc: Any, bc_next: Any) -> Array:
@@ -135,7 +135,7 @@ class NAdam(Rule):
                 bc, bc_next = 1 - wide, 1 - wide * cast_like(mu_next, wide)
         else:  # constant μ = β1: Π_t = β1^t (optax's nadam)
             mu = mu_next = b1
-            bc, bc_next = 1 - b1**t, 1 - b1 ** (t + 1)
+            bc, bc_next = 1 - b1**t, 1 - b1 ** next_step(t)
         k.update(mu=mu, mu_next=mu_next, bc=bc, bc_next=bc_next)
         # torch's two addcdiv_ values: −lr·(1−μ)/(1−Π_t) on g, −lr·μ_{t+1}/(1−Π_{t+1}) on m
         k["g_value"] = -lr * (1.0 - mu) / bc

@@ -12,6 +12,7 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
     guard_zero,
@@ -19,7 +20,7 @@ from adamlab.rules.base import (
     per_element,
     positive,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +111,8 @@ class RMSprop(Rule):
                 g = l2_gradient(ops, order, g, param, k["wd"])
         s = ema_square(ops, order, state["square_avg"], g, k["a"], k["w"])
         new_state = {"square_avg": s}
+        if order == "optax" and self.lr_in_momentum:
+            return self._optax_step(ops, k, param, g, s, state, new_state), new_state
         if self.centered:
             g_avg = new_state["grad_avg"] = ema(ops, order, state["grad_avg"], g, k["a"], k["w"])
             s = ops.addcmul(s, g_avg, g_avg, -1) if order == "torch" else s - ops.abs_sq(g_avg)
@@ -126,3 +129,20 @@ class RMSprop(Rule):
         if positive(self.momentum):
             direction = new_state["momentum_buffer"] = k["mu"] * state["momentum_buffer"] + direction
         return param - (direction if self.lr_in_momentum else k["lr"] * direction), new_state
+
+    def _optax_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, s: Array, state: State, new: State) -> Any:
+        """optax.rmsprop: scale_by_rms (or scale_by_stddev), scale_by_learning_rate, then trace(μ).
+
+        ``u = −lr·(rsqrt(s + ε)·g)`` (``1/(√s + ε)`` without ``eps_in_sqrt``; ``s − ḡ²`` when centered), and with
+        momentum optax's trace ``τ ← u + μ·τ`` holds lr-scaled steps with optax's sign: the rule's buffer is −τ.
+        """
+        if self.centered:
+            g_avg = new["grad_avg"] = ema(ops, "optax", state["grad_avg"], g, k["a"], k["w"])
+            s = s - ops.abs_sq(g_avg)
+        scaling = 1 / ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else 1 / (ops.sqrt(s) + k["eps"])
+        u = scale_by_learning_rate(k["lr"], scaling * g)
+        if positive(self.momentum):
+            trace = u + k["mu"] * -state["momentum_buffer"]
+            new["momentum_buffer"] = -trace
+            u = trace
+        return apply_increment(p, u)

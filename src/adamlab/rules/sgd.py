@@ -12,12 +12,13 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, l2_gradient
+from adamlab.rules.moments import decay_weights, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +101,14 @@ class SGD(Rule):
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
         if not nonzero(self.momentum):
+            if order == "optax":  # scale_by_learning_rate: u = −lr·g
+                return apply_increment(param, scale_by_learning_rate(k["lr"], g)), {}
             return (ops.axpy(param, g, k["neg_lr"]) if order == "torch" else param - k["lr"] * g), {}
+        if order == "optax" and not self.lr_in_momentum and not nonzero(self.dampening):
+            # optax.trace: b ← g + μ·b; d = g + μ·b (nesterov) or b; then scale_by_learning_rate: u = −lr·d
+            buf = g + k["mu"] * state["momentum_buffer"]
+            direction = g + k["mu"] * buf if self.nesterov else buf
+            return apply_increment(param, scale_by_learning_rate(k["lr"], direction)), {"momentum_buffer": buf}
         if self.lr_in_momentum:  # Keras: the buffer holds lr-scaled steps
             g = k["lr"] * g
         if order == "torch":  # buf = g at the first step, then buf.mul_(μ).add_(g, alpha=1 − dampening)
