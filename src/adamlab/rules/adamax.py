@@ -18,10 +18,11 @@ from adamlab.rules.base import (
     check_flag,
     check_number,
     guard_zero,
+    like_step,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema, l2_gradient, scale_by_learning_rate
+from adamlab.rules.moments import decay_weights, ema, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +89,12 @@ class Adamax(Rule):
     def coefficients(self, t: Any, state: State) -> Coefficients:
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
-        bc1 = 1 - b1**t
+        if self.preset == "keras":  # Keras: β1^t and lr in the variable's dtype (t arrives as a 0-d array of it)
+            bc1, keep, lr_t = 1 - like_step(b1, t) ** t, keras_keep(lr, wd), like_step(lr, t)
+        else:
+            bc1, keep, lr_t = 1 - b1**t, 1 - lr * wd, lr
         clr = lr / bc1  # torch: lr / bias_correction
-        return {"b1": b1, "w1": 1 - b1, "b2": b2, "eps": self.eps, "wd": wd, "lr": lr, "keep": 1 - lr * wd,
+        return {"b1": b1, "w1": 1 - b1, "b2": b2, "eps": self.eps, "wd": wd, "lr": lr, "keep": keep, "lr_t": lr_t,
                 "bc1": bc1, "clr": clr, "neg_clr": -clr}  # fmt: skip
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
@@ -120,4 +124,8 @@ class Adamax(Rule):
             if decoupled:
                 step = step + k["wd"] * param
             return apply_increment(param, scale_by_learning_rate(k["lr"], step)), new_state
+        if order == "keras":  # θ −= (lr·m)/((1−β1^t)·(u + ε)); torch backend: θ.add_((m·lr)/((u + ε)·(1−β1^t)), α=−1)
+            if ops.name == "torch":
+                return ops.axpy(param, (m * k["lr_t"]) / (denom * k["bc1"]), -1), new_state
+            return param - (k["lr_t"] * m) / (k["bc1"] * denom), new_state
         return param - (cast_like(k["clr"], m) * m) / denom, new_state

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.ops import Array, Ops, ops_for
+from adamlab.ops import Array, Ops, is_number, ops_for
 from adamlab.rules.base import cast_like
 
 
@@ -73,3 +73,12 @@ def scale_by_learning_rate(lr: Any, u: Array) -> Array:
     """optax's ``scale_by_learning_rate``: the update u times −lr, written as optax writes it, ``(−1·lr)·u`` with
     −lr in u's dtype (``jnp.array(−1·lr(count), dtype=u.dtype)·u`` for a schedule)."""
     return cast_like(-1 * lr, u) * u
+
+
+def keras_keep(lr: Any, wd: Any) -> Any:
+    """Keras's torch backend's decoupled decay factor ``1 − wd·lr``, computed in float32 (``lr`` is Keras's float32
+    learning-rate variable) and then multiplied into every variable, whatever its dtype
+    (``torch._foreach_mul_(variables, 1 − weight_decay·lr)``)."""
+    if is_number(lr) and is_number(wd):
+        return float(np.float32(1) - np.float32(wd) * np.float32(lr))
+    return 1 - wd * lr

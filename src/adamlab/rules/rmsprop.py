@@ -16,11 +16,12 @@ from adamlab.rules.base import (
     check_flag,
     check_number,
     guard_zero,
+    like_step,
     nonzero,
     per_element,
     positive,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient, scale_by_learning_rate
+from adamlab.rules.moments import decay_weights, ema, ema_square, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +99,12 @@ class RMSprop(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd, a = self.lr, self.weight_decay, self.alpha
-        return {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": 1 - lr * wd, "eps": self.eps,
-                "mu": self.momentum}  # fmt: skip
+        keep = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd
+        k = {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": keep, "eps": self.eps,
+             "mu": self.momentum}  # fmt: skip
+        if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
+            k["lr_t"] = like_step(lr, t)
+        return k
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
@@ -109,6 +114,8 @@ class RMSprop(Rule):
                 param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+        if order == "keras" and self.eps_in_sqrt and self.lr_in_momentum:
+            return self._keras_step(ops, k, param, g, state)
         s = ema_square(ops, order, state["square_avg"], g, k["a"], k["w"])
         new_state = {"square_avg": s}
         if order == "optax" and self.lr_in_momentum:
@@ -146,3 +153,31 @@ class RMSprop(Rule):
             new["momentum_buffer"] = -trace
             u = trace
         return apply_increment(p, u)
+
+    def _keras_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, state: State) -> tuple[Array, State]:
+        """keras.optimizers.RMSprop: ``s ← ρ·s + (1−ρ)·g²``, ``Δ = (lr·g)/√(s + ε)`` (centered: √((s − ḡ²) + ε)),
+        ``b ← μ·b + Δ``, ``θ −= b`` (or Δ). The torch backend's foreach form: ``s.mul_(ρ).add_(g·g, alpha=1−ρ)``,
+        ``d = s + ε``, centered ``d.add_(ḡ·ḡ, alpha=−1)`` (so (s + ε) − ḡ²), ``Δ = (g·lr)/√d``,
+        ``θ.add_(b, alpha=−1)``."""
+        torch = ops.name == "torch"
+        new: State = {}
+        if torch:
+            s = new["square_avg"] = ops.axpy(state["square_avg"] * k["a"], g * g, k["w"])
+            denom = s + k["eps"]
+            if self.centered:
+                g_avg = new["grad_avg"] = ops.axpy(state["grad_avg"] * k["a"], g, k["w"])
+                denom = ops.axpy(denom, g_avg * g_avg, -1)
+            step = (g * k["lr_t"]) / guard_zero(ops, ops.sqrt(denom), self.eps)
+        else:
+            s = new["square_avg"] = k["a"] * state["square_avg"] + k["w"] * ops.abs_sq(g)
+            if self.centered:
+                g_avg = new["grad_avg"] = k["a"] * state["grad_avg"] + k["w"] * g
+                denom = s - ops.abs_sq(g_avg) + k["eps"]
+            else:
+                denom = s + k["eps"]
+            step = (k["lr_t"] * g) / guard_zero(ops, ops.sqrt(denom), self.eps)
+        if positive(self.momentum):
+            step = new["momentum_buffer"] = (
+                state["momentum_buffer"] * k["mu"] + step if torch else k["mu"] * state["momentum_buffer"] + step
+            )
+        return (ops.axpy(p, step, -1) if torch else p - step), new
