@@ -63,7 +63,7 @@ class Adadelta(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd, rho = self.lr, self.weight_decay, self.rho
-        keep = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
         k = {"rho": rho, "w": 1 - rho, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": keep, "eps": self.eps}
         if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
             k["lr_t"] = like_step(lr, t)

@@ -91,7 +91,7 @@ class Adagrad(Rule):
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd = self.lr, self.weight_decay
         clr = lr / (1 + (t - 1) * self.lr_decay)
-        keep = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
         k = {"wd": wd, "lr": lr, "keep": keep, "eps": self.eps, "clr": clr, "neg_clr": -clr}
         if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
             k["lr_t"] = like_step(lr, t)

@@ -140,7 +140,7 @@ class Adam(Rule):
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
-        k["keep"] = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd  # decoupled decay θ·(1 − lr·λ)
+        k["keep"] = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd  # decoupled decay θ·(1 − lr·λ)
         k["eps_root"] = self.eps_root
         if self.preset == "keras":  # Keras: β^t, α in the variable's dtype (t arrives as a 0-d array of it)
             b1_power, b2_power = like_step(b1, t) ** t, like_step(b2, t) ** t

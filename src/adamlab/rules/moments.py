@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from adamlab.ops import Array, Ops, is_number, ops_for
-from adamlab.rules.base import cast_like
+from adamlab.rules.base import cast_like, is_host_step
 
 
 def ema(ops: Ops, order: str, avg: Array, x: Array, beta: Any, w: Any) -> Array:
@@ -75,10 +75,13 @@ def scale_by_learning_rate(lr: Any, u: Array) -> Array:
     return cast_like(-1 * lr, u) * u
 
 
-def keras_keep(lr: Any, wd: Any) -> Any:
+def keras_keep(lr: Any, wd: Any, t: Any) -> Any:
     """Keras's torch backend's decoupled decay factor ``1 − wd·lr``, computed in float32 (``lr`` is Keras's float32
     learning-rate variable) and then multiplied into every variable, whatever its dtype
-    (``torch._foreach_mul_(variables, 1 − weight_decay·lr)``)."""
+    (``torch._foreach_mul_(variables, 1 − weight_decay·lr)``). Keras's arithmetic is what a Keras count asks for
+    (t an array, as the Keras face passes it); with a host step t the factor is the host float 1 − lr·wd."""
+    if is_host_step(t):
+        return 1 - lr * wd
     if is_number(lr) and is_number(wd):
         return float(np.float32(1) - np.float32(wd) * np.float32(lr))
     return 1 - wd * lr

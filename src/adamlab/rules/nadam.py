@@ -178,7 +178,7 @@ class NAdam(Rule):
         weights = {} if on_torch else {"w1": 1 - beta1, "w2": 1 - beta2}
         return {**weights, "mu": mu, "mu_next": mu_next, "mu_product": product, "bc": 1 - product,
                 "bc_next": 1 - product_next, "bc2": 1 - beta2**t, "lr_t": lr,
-                "keep": keras_keep(self.lr, self.weight_decay), "g_value": 0.0, "m_value": 0.0}  # fmt: skip
+                "keep": keras_keep(self.lr, self.weight_decay, t), "g_value": 0.0, "m_value": 0.0}  # fmt: skip
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset

@@ -99,7 +99,7 @@ class RMSprop(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd, a = self.lr, self.weight_decay, self.alpha
-        keep = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
         k = {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": keep, "eps": self.eps,
              "mu": self.momentum}  # fmt: skip
         if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)

@@ -90,7 +90,7 @@ class SGD(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd = self.lr, self.weight_decay
-        keep = keras_keep(lr, wd) if self.preset == "keras" else 1 - lr * wd
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
         k = {"lr": lr, "neg_lr": -lr, "wd": wd, "keep": keep, "mu": self.momentum,
              "undamped": 1 - self.dampening, "first": t == 1}  # fmt: skip
         if self.preset == "keras":  # Keras casts lr and momentum to the variable's dtype (t's, when t is an array)
