@@ -29,6 +29,7 @@ from adamlab.rules.moments import (
     ema,
     ema_square,
     keras_keep,
+    keras_power,
     l2_gradient,
     next_step,
     scale_by_learning_rate,
@@ -143,7 +144,7 @@ class Adam(Rule):
         k["keep"] = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd  # decoupled decay θ·(1 − lr·λ)
         k["eps_root"] = self.eps_root
         if self.preset == "keras":  # Keras: β^t, α in the variable's dtype (t arrives as a 0-d array of it)
-            b1_power, b2_power = like_step(b1, t) ** t, like_step(b2, t) ** t
+            b1_power, b2_power = keras_power(b1, t), keras_power(b2, t)
             bc1, bc2 = (1 - b1_power, 1 - b2_power) if self.bias_correction else (1.0, 1.0)
             k["alpha"] = like_step(lr, t) * scalar_sqrt(bc2) / bc1
         else:  # host float64 (torch, paper), or arrays at the count's precision (optax under jit)

@@ -22,7 +22,7 @@ from adamlab.rules.base import (
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema, keras_keep, l2_gradient, scale_by_learning_rate
+from adamlab.rules.moments import decay_weights, ema, keras_keep, keras_power, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Adamax(Rule):
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
         if self.preset == "keras":  # Keras: β1^t and lr in the variable's dtype (t arrives as a 0-d array of it)
-            bc1, keep, lr_t = 1 - like_step(b1, t) ** t, keras_keep(lr, wd, t), like_step(lr, t)
+            bc1, keep, lr_t = 1 - keras_power(b1, t), keras_keep(lr, wd, t), like_step(lr, t)
         else:
             bc1, keep, lr_t = 1 - b1**t, 1 - lr * wd, lr
         clr = lr / bc1  # torch: lr / bias_correction

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from adamlab.ops import Array, Ops, is_number, ops_for
-from adamlab.rules.base import cast_like, is_host_step
+from adamlab.rules.base import cast_like, is_host_step, like_step
 
 
 def ema(ops: Ops, order: str, avg: Array, x: Array, beta: Any, w: Any) -> Array:
@@ -85,3 +85,18 @@ def keras_keep(lr: Any, wd: Any, t: Any) -> Any:
     if is_number(lr) and is_number(wd):
         return float(np.float32(1) - np.float32(wd) * np.float32(lr))
     return 1 - wd * lr
+
+
+def keras_power(x: Any, t: Any) -> Any:
+    """x^t as Keras computes β^t, ``ops.power(ops.cast(x, dtype), t)``: x in t's dtype and library, raised by that
+    library's pow (a host t: Python's float64 power).
+
+    NumPy has no Keras backend. For a float32 NumPy count the power is the one TensorFlow's CPU kernel computes
+    for a 0-d float32 pow (measured with TensorFlow 2.21: in float64, rounded once to float32, subnormal results
+    flushed to 0), so that the keras preset on NumPy reproduces ``tf.keras`` (``adamlab demo``).
+    """
+    base = like_step(x, t)
+    if isinstance(t, np.ndarray | np.generic) and np.asarray(t).dtype == np.float32:
+        power = np.float32(np.power(np.float64(base), np.float64(t)))
+        return np.asarray(power if abs(power) >= np.finfo(np.float32).tiny else np.float32(0.0))
+    return base**t

@@ -31,6 +31,7 @@ from adamlab.rules.moments import (
     ema,
     ema_square,
     keras_keep,
+    keras_power,
     l2_gradient,
     next_step,
     scale_by_learning_rate,
@@ -163,13 +164,13 @@ class NAdam(Rule):
         """
         b1, b2 = self.betas
         psi = self.momentum_decay
-        beta1, decay = like_step(b1, t), like_step(0.96, t)
+        beta1 = like_step(b1, t)
         power, power_next = (t, next_step(t)) if psi == 1 else (t * psi, next_step(t) * psi)
-        mu = beta1 * (1.0 - 0.5 * decay**power)
-        mu_next = beta1 * (1.0 - 0.5 * decay**power_next)
+        mu = beta1 * (1.0 - 0.5 * keras_power(0.96, power))
+        mu_next = beta1 * (1.0 - 0.5 * keras_power(0.96, power_next))
         prior = state["mu_product"]
         on_torch = ops_for(t).name == "torch"
-        product = prior * mu if on_torch else prior * b1 * (1.0 - 0.5 * 0.96**power)
+        product = prior * mu if on_torch else prior * b1 * (1.0 - 0.5 * keras_power(0.96, power))
         product_next = product * mu_next
         lr = like_step(self.lr, t)
         beta2 = like_step(b2, t)
@@ -177,7 +178,7 @@ class NAdam(Rule):
         # backend by 1 − β of the Python floats)
         weights = {} if on_torch else {"w1": 1 - beta1, "w2": 1 - beta2}
         return {**weights, "mu": mu, "mu_next": mu_next, "mu_product": product, "bc": 1 - product,
-                "bc_next": 1 - product_next, "bc2": 1 - beta2**t, "lr_t": lr,
+                "bc_next": 1 - product_next, "bc2": 1 - keras_power(b2, t), "lr_t": lr,
                 "keep": keras_keep(self.lr, self.weight_decay, t), "g_value": 0.0, "m_value": 0.0}  # fmt: skip
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
