@@ -192,16 +192,29 @@ def test_hyperparameters_must_match_unless_not_strict(adam_checkpoint):
         (lambda c: c.update(format="other"), "^not an adamlab optimizer checkpoint"),
         (lambda c: c.update(version=99), "^checkpoint version 99 is not supported"),
         (lambda c: c.pop("step"), "^checkpoint is missing 'step'"),
-        (lambda c: c.update(step=-1), "^checkpoint step must be an integer >= 0"),
+        (lambda c: c.update(step=-1), "^checkpoint step must be an integer in \\[0, 2\\*\\*53\\]"),
         (lambda c: c["params"].__setitem__(0, "x"), "^checkpoint parameter 0 must be a dict"),
         (lambda c: c["params"][0]["state"].update(exp_avg=np.array(["a", "b"])), "is not numeric"),
+        # hostile input: each a ValueError naming what is wrong, before anything is allocated or changed
+        (lambda c: c.update(step=2**63), "^checkpoint step must be an integer in"),
+        (lambda c: c.update(step=float("inf")), "^checkpoint step must be an integer in"),
+        (lambda c: c.update(step=float("nan")), "^checkpoint step must be an integer in"),
+        (lambda c: c.update(params="x"), "^checkpoint 'params' must be a list"),
+        (lambda c: c["params"][0].update(shape=3), "has shape 3; expected a tuple of integers >= 0"),
+        (lambda c: c["params"][0].update(shape="ab"), "has shape 'ab'; expected a tuple of integers >= 0"),
+        (lambda c: c["params"][0].update(shape=(-1,)), r"has shape \(-1,\); expected a tuple of integers >= 0"),
+        (lambda c: c["params"][0].update(shape=(10**6, 10**6)), "has shape"),  # refused without allocating it
+        (lambda c: c["params"][0]["state"].update(exp_avg=np.full(2, np.nan)), "holds NaN or infinite values"),
+        (lambda c: c["params"][0]["state"].update(exp_avg=np.zeros((10**4, 10**4), np.float32)[:1]), "has shape"),
     ],
 )
 def test_malformed_checkpoints_raise(adam_checkpoint, change, message):
     broken = copy.deepcopy(adam_checkpoint)
     change(broken)
+    opt = adamlab.numpy.Adam(lr=0.1)
     with pytest.raises(ValueError, match=message):
-        adamlab.numpy.import_state(adamlab.numpy.Adam(lr=0.1), broken)
+        adamlab.numpy.import_state(opt, broken)
+    assert opt.state is None and opt.t == 0  # nothing was loaded
 
 
 def test_generic_dispatch_and_export_before_any_step():

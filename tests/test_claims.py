@@ -40,7 +40,7 @@ def test_memory_verdict_reports_what_was_measured() -> None:
 
 
 def test_report(tmp_path: Path) -> None:
-    claims = run_claims(TINY)
+    claims = run_claims(TINY, executor="serial")
     written = write_claims_report(claims, tmp_path)
     report = written["report"].read_text(encoding="utf-8")
     for heading in ("## 1. Memory", "## 2. Robustness to gradient noise", "## 3. Speed of convergence"):

@@ -62,6 +62,9 @@ def test_demo_in_process(tmp_path, capsys):
 
 def test_demo_subprocess(tmp_path):
     code, out, err = run_subprocess(["demo", "--out", "tmp/x.png"], cwd=tmp_path)
+    assert code == 2 and err.strip() == "adamlab: error: tmp/x.png: the folder tmp does not exist"
+    (tmp_path / "tmp").mkdir()
+    code, out, err = run_subprocess(["demo", "--out", "tmp/x.png"], cwd=tmp_path)
     assert code == 0, err
     assert "Traceback" not in err
     check_demo_output(out, tmp_path / "tmp" / "x.png")
@@ -183,10 +186,10 @@ ERRORS = [
     (["minimize", "x +\n 1; import os", "--x0", "1"], "expression: "),
     (["minimize", "x+" * 600 + "x", "--x0", "1"], "longer than 1000 characters"),
     (["minimize", "x+" * 300 + "x", "--x0", "1"], "more than 400 syntax nodes"),
-    (["minimize", CUBIC], "the following arguments are required: --x0"),
+    (["minimize", CUBIC], "--x0 is required for an expression"),
     (["minimize", "--x0", "1"], "the following arguments are required: EXPR"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ([], "the following arguments are required: COMMAND"),
+    (["compare"], "the following arguments are required: PROBLEM"),
     (["demo", "--out", "plot.txt"], "unsupported file extension '.txt'"),
     (["minimize", CUBIC, "--x0", "1", "--steps", "2", "--plot", "/dev/null/x.png"], "/dev/null"),
 ]

@@ -91,7 +91,7 @@ def test_steps_to_target() -> None:
 
 
 def test_learning_problem_seeds_spread_and_same_start() -> None:
-    res = compare("digits", ["adam", "sgd"], epochs=2, grid=[0.01, 0.1, 1.0], seeds=3)
+    res = compare("digits", ["adam", "sgd"], epochs=2, grid=[0.01, 0.1, 1.0], seeds=3, executor="serial")
     assert res.steps == 28 and res.seeds == 3 and res.problem.unit == "epoch"
     adam, sgd = res.optimizers["adam"], res.optimizers["sgd"]
     assert adam.losses.shape == (3, 3) and adam.points.tolist() == [0, 14, 28]

@@ -158,3 +158,32 @@ def test_watch_every_n_steps_and_tensorboard_is_optional(tmp_path: Path) -> None
             assert tensorboard_writer(str(tmp_path)) is None
     with pytest.raises(ValueError, match="every must be an integer >= 1"):
         watch(opt, every=0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"preset": "keras"},  # the ε̂ form
+        {"bias_correction": False},
+        {"amsgrad": True, "amsgrad_max_of": "v_hat"},
+        {"amsgrad": True, "eps": 1e-3, "eps_root": 1e-6},
+        {},
+    ],
+    ids=["eps_hat", "no_bias_correction", "amsgrad_v_hat", "amsgrad_eps_root", "torch"],
+)
+def test_step_summary_reports_the_step_the_rule_took(options):
+    """The summary reads Adam's step through the rule (effective_step), so its largest |Δ|/α is the step the
+    parameters actually took, in each convention (step_summary used to ignore ε̂, bias_correction=False and
+    amsgrad_max_of="v_hat")."""
+    import adamlab.torch
+    from adamlab.lab.step_summary import adam_step_summary
+
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(50, dtype=torch.float64))
+    opt = adamlab.torch.Adam([p], lr=0.01, **options)
+    for _ in range(6):
+        before = p.detach().clone()
+        p.grad = torch.sin(3 * p.detach()) + 0.1 * torch.randn(50, dtype=torch.float64)
+        opt.step()
+    taken = ((before - p.detach()).abs() / 0.01).max().item()
+    assert adam_step_summary(opt).groups[0].ratio_quantiles[1.0] == pytest.approx(taken, rel=1e-12)

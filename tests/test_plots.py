@@ -46,6 +46,7 @@ def _path(n: int = 30) -> np.ndarray:
 @pytest.mark.parametrize("ext", EXTS)
 def test_function_path_formats(tmp_path: Path, ext: str) -> None:
     xs = np.linspace(0.2, 1.3, 20)
+    (tmp_path / "sub").mkdir()
     out = plots.plot_function_path(cubic, xs, cubic(xs), tmp_path / "sub" / f"f.{ext}", x0=0.0, minima=(4 / 3,))
     assert out == tmp_path / "sub" / f"f.{ext}"
     _check_file(out, ext)
@@ -71,7 +72,13 @@ def test_save_figure_and_bad_extension(tmp_path: Path) -> None:
 
     fig = Figure()
     fig.add_subplot().plot([0, 1])
-    _check_file(plots.save_figure(fig, str(tmp_path / "a" / "b" / "x.PNG")), "png")
+    _check_file(plots.save_figure(fig, str(tmp_path / "x.PNG")), "png")
+    with pytest.raises(ValueError, match=r"the folder .*a/b does not exist$"):  # no folder is created
+        plots.save_figure(fig, tmp_path / "a" / "b" / "x.png")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"afile is a file, not a folder$"):
+        plots.save_figure(fig, tmp_path / "afile" / "b" / "x.png")
     with pytest.raises(ValueError, match=r"^out: unsupported file extension '\.xyz'"):
         plots.save_figure(fig, tmp_path / "x.xyz")
     with pytest.raises(ValueError, match="out"):

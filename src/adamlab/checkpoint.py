@@ -32,6 +32,8 @@ from adamlab.rules import Averaged, Rule
 
 FORMAT = "adamlab.optimizer_state"
 VERSION = 1
+#: the largest step count a checkpoint may claim (every integer up to it is exact in float64)
+MAX_STEP = 2**53
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +108,10 @@ def read_checkpoint(
     if strict:
         _check_hyperparameters(checkpoint["hyperparameters"], _plain(inner.hyperparameters()))
     step = checkpoint["step"]
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-        raise ValueError(f"checkpoint step must be an integer >= 0; got {step!r}")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step <= MAX_STEP:
+        raise ValueError(f"checkpoint step must be an integer in [0, 2**53]; got {step!r}")
+    if not isinstance(checkpoint["params"], (list, tuple)):
+        raise ValueError(f"checkpoint 'params' must be a list; got {type(checkpoint['params']).__name__}")
     entries = _in_target_order(list(checkpoint["params"]), len(shapes), names)
     states = []
     for i, (entry, shape) in enumerate(zip(entries, shapes, strict=True)):
@@ -211,11 +215,20 @@ def _in_target_order(entries: list[Any], count: int, names: Sequence[str | None]
     return [by_name[name] for name in names]
 
 
+def claimed_shape(value: Any, label: str) -> tuple[int, ...]:
+    """A checkpoint's ``shape`` claim as a tuple of ints ≥ 0 (checked before anything is allocated from it)."""
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in value
+    ):
+        raise ValueError(f"checkpoint {label} has shape {value!r}; expected a tuple of integers >= 0")
+    return tuple(int(n) for n in value)
+
+
 def _checked_state(entry: dict[str, Any], shape: tuple[int, ...], rule: Rule | Averaged, label: str) -> dict:
     saved_shape = entry.get("shape")
-    if saved_shape is not None and tuple(saved_shape) != shape:
+    if saved_shape is not None and claimed_shape(saved_shape, label) != shape:
         raise ValueError(f"checkpoint {label} has shape {tuple(saved_shape)}; this optimizer's has shape {shape}")
-    expected = rule.init(np.zeros(shape))
+    expected = rule.layout().shapes(shape)  # from the declaration: nothing is allocated before the checks
     state = entry["state"]
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
@@ -225,12 +238,20 @@ def _checked_state(entry: dict[str, Any], shape: tuple[int, ...], rule: Rule | A
         raise ValueError(f"checkpoint state of {label} does not match {type(rule).__name__}: {'; '.join(parts)}")
     out = {}
     for key, value in state.items():
-        array = np.asarray(value)
-        want = np.shape(expected[key])
+        want = expected[key]
+        claimed = getattr(value, "shape", None)
+        if claimed is not None and tuple(claimed) != want:  # refuse by the value's own shape before converting it
+            raise ValueError(f"checkpoint state {key!r} of {label} has shape {tuple(claimed)}; expected {want}")
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint state {key!r} of {label} is not an array ({error})") from None
         if array.shape != want:
             raise ValueError(f"checkpoint state {key!r} of {label} has shape {array.shape}; expected {want}")
-        if not np.issubdtype(array.dtype, np.number):
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_):
             raise ValueError(f"checkpoint state {key!r} of {label} is not numeric (dtype {array.dtype})")
+        if not np.isfinite(array).all():
+            raise ValueError(f"checkpoint state {key!r} of {label} holds NaN or infinite values")
         out[key] = array.copy()
     return out
 

@@ -32,3 +32,19 @@ def integer(option: str, low: int, high: int | None = None) -> Callable[[str], i
         return value
 
     return parse
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--workers N | --serial | --scheduler ADDRESS``: where the runs execute (see adamlab.lab.executor)."""
+    group = parser.add_mutually_exclusive_group()
+    workers = integer("--workers", 1, 1024)
+    group.add_argument("--workers", type=workers, help=f"local worker processes (default: {default})")
+    group.add_argument("--serial", action="store_true", help="run in this process, one run after another")
+    group.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (tcp://HOST:8786) to send runs to")
+
+
+def executor_from(args: argparse.Namespace) -> object:
+    """The ``executor=`` value the options name (None: the command's default)."""
+    if args.serial:
+        return "serial"
+    return args.scheduler or args.workers

@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from adamlab.cli.arguments import integer
+from adamlab.cli.arguments import add_executor_arguments, executor_from, integer
 from adamlab.cli.progress import progress
 from adamlab.lab.compare import DEEPOBS_GRID, MAX_EPOCHS, MAX_GRID, MAX_SEEDS, MAX_STEPS, OBJECTIVES, TUNING, compare
 from adamlab.lab.comparison_plots import write_comparison
@@ -71,6 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default="png", metavar="EXT", help="picture format: png, svg or pdf")
     parser.add_argument("--no-animation", action="store_true", help="skip the GIF and the HTML page")
     parser.add_argument("--json", action="store_true", help="print results.json on stdout instead of the table")
+    parser.add_argument("--fresh", action="store_true", help="compute every run: neither read nor write DIR/runs")
+    add_executor_arguments(parser, "this process for test functions, one local process per core for digits")
     parser.set_defaults(handler=run)
 
 
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     with progress(units, f"compare {problem.name}", enabled=None) as bar:
         results = compare(problem, optimizers, args.steps, epochs=args.epochs, tune=args.tune,
                           grid=_grid(args.grid), objective=args.objective, seeds=args.seeds,
-                          on_progress=lambda _: bar.update(1))  # fmt: skip
+                          on_progress=lambda _: bar.update(1), store=None if args.fresh else out / "runs",
+                          executor=executor_from(args))  # fmt: skip
         written = write_comparison(results, out, fmt=args.format, animate=not args.no_animation)
         bar.update(1)
     if args.json:
@@ -103,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     print(results.summary())
     for note in results.notes:
         print(f"note: {note}")
-    print(f"\nwritten to {out}/: " + ", ".join(p.name for p in written.values()), file=sys.stdout)
+    runs = results.runs
+    print(f"\nruns: {runs['computed']} computed, {runs['reused']} reused from {out / 'runs'}")
+    print(f"written to {out}/: " + ", ".join(p.name for p in written.values()), file=sys.stdout)
     return 0
 
 

@@ -108,13 +108,40 @@ def _numeric(text: str) -> bool:
     return True
 
 
+#: the exit status of a command whose reader went away (128 + SIGPIPE), as ``yes | head`` gives
+BROKEN_PIPE = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout closed it (``adamlab functions --json | head``): stop quietly, as Unix tools do.
+
+    Python would print "Exception ignored ... BrokenPipeError" when it flushes stdout at exit; pointing
+    stdout at /dev/null first avoids that.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adamlab`` console script; returns the exit code."""
     args_list = join_negative_values(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
+        if not args_list:  # plain `adamlab`: the usage and the commands
+            parser.print_help()
+            return 0
         args = parser.parse_args(protect_leading_minus(args_list, parser))
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler below, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (UsageError, ValueError) as error:
         text = " ".join(str(error).split())  # one line, whatever the message held
         prefix = "" if text.startswith("adamlab") else "adamlab: error: "

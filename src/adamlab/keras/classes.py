@@ -1,24 +1,24 @@
 """The classes of the Keras face: one entry per Keras optimizer, each naming its rule and Keras's arguments.
 
-Adding an optimizer is one :data:`CLASSES` entry: the Keras class name, the rule type, Keras's hyperparameter
-arguments in its positional order (they become the constructor's positional order, the attributes and the
-config keys), Keras's default ``weight_decay`` and, where Keras checks an argument itself, a face class with
-that check (:class:`SGDFace`, :class:`AdamWFace`). ``keras.optimizers.Lion`` and ``Adafactor`` have no
-entry yet because the rules do not exist yet (``Lion``: ``("learning_rate", "beta_1", "beta_2",
-"weight_decay")``, Keras checks 0 < beta_1 ≤ 1).
+The face has a class per :data:`adamlab.registry.OPTIMIZERS` entry that Keras has: its arguments, in Keras's
+positional order (they become the constructor's positional order, the attributes and the config keys), and
+Keras's default ``weight_decay`` are read from Keras's own class. What differs is kept here: a face class where
+Keras checks an argument itself (:class:`SGDFace`, :class:`AdamWFace`), and the arguments of an optimizer Keras
+lacks (RAdam).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import numbers
 from typing import Any
 
 import keras
 
-from adamlab import rules
 from adamlab.keras.names import BASE_OPTIONS
 from adamlab.keras.optimizer import RuleOptimizer, keras_attribute
+from adamlab.registry import OPTIMIZERS
 from adamlab.rules import Rule
 
 
@@ -58,7 +58,7 @@ class AdamWFace(RuleOptimizer):
 
 @dataclasses.dataclass(frozen=True)
 class KerasClass:
-    """One class of the Keras face."""
+    """One class of the Keras face: a registry entry, with what Keras does differently."""
 
     name: str
     rule: type[Rule]
@@ -70,19 +70,44 @@ class KerasClass:
     base: type[RuleOptimizer] = RuleOptimizer
 
 
-_BETAS = ("beta_1", "beta_2", "epsilon")
+def keras_arguments(keras_class: type) -> tuple[str, ...]:
+    """A Keras optimizer class's own hyperparameter arguments, in its positional order (its base class's options
+    and ``**kwargs`` left out), read from its signature so that they cannot drift from Keras."""
+    params = inspect.signature(keras_class.__init__).parameters.values()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in params if p.kind in kinds and p.name != "self" and p.name not in BASE_OPTIONS)
 
-CLASSES: tuple[KerasClass, ...] = (
-    KerasClass("Adam", rules.Adam, ("learning_rate", *_BETAS, "amsgrad", "weight_decay")),
-    KerasClass("AdamW", rules.AdamW, ("learning_rate", "weight_decay", *_BETAS, "amsgrad"), 0.004, AdamWFace),
-    KerasClass("Adamax", rules.Adamax, ("learning_rate", *_BETAS, "weight_decay")),
-    KerasClass("Nadam", rules.NAdam, ("learning_rate", *_BETAS, "weight_decay")),
-    KerasClass("RAdam", rules.RAdam, ("learning_rate", *_BETAS, "weight_decay")),  # not in Keras: Adam's names
-    KerasClass("SGD", rules.SGD, ("learning_rate", "momentum", "nesterov", "weight_decay"), base=SGDFace),
-    KerasClass("Adagrad", rules.Adagrad, ("learning_rate", "initial_accumulator_value", "epsilon", "weight_decay")),
-    KerasClass("RMSprop", rules.RMSprop, ("learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay")),
-    KerasClass("Adadelta", rules.Adadelta, ("learning_rate", "rho", "epsilon", "weight_decay")),
-)
+
+def keras_default(keras_class: type, argument: str) -> Any:
+    """The default value Keras's class gives ``argument``."""
+    return inspect.signature(keras_class.__init__).parameters[argument].default
+
+
+#: what differs per registry entry: the face class with Keras's checks; the argument list of an optimizer
+#: Keras lacks (RAdam, in Adam's names)
+_BASES: dict[str, type[RuleOptimizer]] = {"sgd": SGDFace, "adamw": AdamWFace}
+_NOT_IN_KERAS: dict[str, tuple[str, ...]] = {
+    "radam": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay"),
+}
+
+
+def _classes() -> tuple[KerasClass, ...]:
+    out = []
+    for e in OPTIMIZERS:
+        like = getattr(keras.optimizers, e.keras, None) if e.keras else None
+        if like is not None:
+            arguments = keras_arguments(like)
+            decay = keras_default(like, "weight_decay") if "weight_decay" in arguments else None
+        elif e.name in _NOT_IN_KERAS:
+            arguments, decay = _NOT_IN_KERAS[e.name], None
+        else:
+            continue  # no Keras class and no argument list of ours: not in this face
+        out.append(KerasClass(e.keras or e.face, e.rule, arguments, decay, _BASES.get(e.name, RuleOptimizer)))
+    return tuple(out)
+
+
+#: one class per registry entry Keras has (and RAdam, which it lacks)
+CLASSES: tuple[KerasClass, ...] = _classes()
 
 
 def make_keras_optimizer(spec: KerasClass) -> type[RuleOptimizer]:

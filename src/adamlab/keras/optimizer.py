@@ -27,6 +27,7 @@ from adamlab.keras.names import BASE_OPTIONS, KERAS_NAMES, rule_field
 from adamlab.keywords import translate
 from adamlab.ops.numpy import NUMPY_OPS
 from adamlab.rules import Rule
+from adamlab.rules.base import with_hyperparameters
 
 
 def _concrete(value: Any) -> Any:
@@ -118,7 +119,6 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             weight_decay=self._keras_value("weight_decay"),
             **base,
         )
-        self._rules: dict[tuple[Any, bool], Rule] = {}
 
     # --- Keras's arguments → the rule -------------------------------------------------------------------
 
@@ -179,7 +179,6 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         object.__setattr__(self, "_given", given)
         if rule != self.rule:
             object.__setattr__(self, "rule", rule)
-            self._rules.clear()
 
     def _apply_weight_decay(self, variables: list[Any]) -> None:
         """Off: the rule applies the decay inside its step (the keras preset at the point where Keras applies it)."""
@@ -228,12 +227,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         lr = _concrete(learning_rate)
         if lr is None:  # symbolic learning rate: build the rule for this trace only
             return dataclasses.replace(self.rule, lr=learning_rate, **_no_decay(self.rule, decay))
-        key = (float(lr), decay)
-        rule = self._rules.get(key)
-        if rule is None:
-            if len(self._rules) >= 256:  # a schedule gives a new lr every step: keep the cache small
-                self._rules.clear()
-            rule = self._rules[key] = dataclasses.replace(self.rule, lr=float(lr), **_no_decay(self.rule, decay))
+        rule = with_hyperparameters(self.rule, lr=float(lr), **_no_decay(self.rule, decay))  # the shared rule cache
         return rule
 
     # --- config ------------------------------------------------------------------------------------------

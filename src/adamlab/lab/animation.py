@@ -27,6 +27,7 @@ from PIL import Image
 
 from adamlab.lab import plots
 from adamlab.lab.functions import TestFunction
+from adamlab.lab.text_fit import legend_below
 
 __all__ = ["frame_steps", "write_comparison_gif", "write_comparison_html", "write_gif", "write_html"]
 
@@ -107,7 +108,7 @@ def write_gif(
         (head,) = ax.plot([], [], "o", ms=8, color=f"C{i % 10}", mec="k", zorder=7)
         lines.append(line)
         heads.append(head)
-    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
+    legend_below(fig, 2, fontsize="small")
     text = ax.set_title("")
     images = []
     for step in frame_steps(n_steps, frames):

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from adamlab.lab import plots
 from adamlab.lab.compare import DEEPOBS_GRID, compare, display_name
+from adamlab.lab.executor import open_executor
 from adamlab.lab.problems import get_problem
 from adamlab.lab.results import Comparison
 from adamlab.rules import ALIASES, OPTIMIZER_NAMES, make_rule
@@ -126,7 +127,7 @@ def _rule_state_bytes(name: str, shapes: Sequence[tuple[int, ...]]) -> tuple[flo
 
 
 def noise_robustness(
-    problem: str, settings: ClaimsSettings, on_progress: Callable[[str], None] | None = None
+    problem: str, settings: ClaimsSettings, on_progress: Callable[[str], None] | None = None, executor: Any = None
 ) -> dict[str, Any]:
     """Final loss per optimizer (learning rate re-tuned) for each noise level of ``settings``."""
     base = get_problem(problem)
@@ -138,7 +139,7 @@ def noise_robustness(
     for level in settings.noise_levels:
         cmp = compare(base.with_noise(level * scale), list(settings.optimizers), grid=settings.grid,
                       seeds=settings.seeds, tune_seeds=settings.tune_seeds, on_progress=on_progress,
-                      **budget)  # fmt: skip
+                      executor=executor, **budget)  # fmt: skip
         for name, r in cmp.optimizers.items():
             table[name]["final_loss"].append(r.final_loss)
             table[name]["lr"].append(r.lr)
@@ -151,15 +152,26 @@ def noise_robustness(
 # --- the whole study --------------------------------------------------------------------------------------
 
 
-def run_claims(settings: ClaimsSettings = ClaimsSettings(), on_progress: Callable[[str], None] | None = None) -> dict:
-    """Run all three measurements; returns ``{"memory", "speed", "noise"}`` (speed holds Comparison objects)."""
+def run_claims(settings: ClaimsSettings = ClaimsSettings(), on_progress: Callable[[str], None] | None = None,
+               executor: Any = None) -> dict:  # fmt: skip
+    """Run all three measurements; returns ``{"memory", "speed", "noise"}`` (speed holds Comparison objects).
+
+    ``executor``: where compare's batches run (see :func:`adamlab.lab.compare.compare`).
+    """
     memory = measure_state_bytes()
     speed: dict[str, Comparison] = {}
-    for name in settings.problems:
-        budget = {"epochs": settings.epochs} if name == "digits" else {"steps": settings.steps}
-        speed[name] = compare(name, list(settings.optimizers), grid=settings.grid, seeds=settings.seeds,
-                              tune_seeds=settings.tune_seeds, on_progress=on_progress, **budget)  # fmt: skip
-    noise = [noise_robustness(name, settings, on_progress) for name in settings.problems]
+    with open_executor(executor) as pool:  # one pool for every comparison (processes start only if used)
+
+        def where(name: str) -> Any:
+            auto = executor is None and get_problem(name).kind == "function"  # compare's own default
+            return "serial" if auto or pool is None else pool
+
+        for name in settings.problems:
+            budget = {"epochs": settings.epochs} if name == "digits" else {"steps": settings.steps}
+            speed[name] = compare(name, list(settings.optimizers), grid=settings.grid, seeds=settings.seeds,
+                                  tune_seeds=settings.tune_seeds, on_progress=on_progress, executor=where(name),
+                                  **budget)  # fmt: skip
+        noise = [noise_robustness(name, settings, on_progress, where(name)) for name in settings.problems]
     return {"memory": memory, "speed": speed, "noise": noise, "settings": dataclasses.asdict(settings)}
 
 
@@ -237,6 +249,8 @@ def _markdown(claims: dict, fmt: str) -> str:
         "tuning seeds), then "
         "the mean final loss over the seeds is reported (noise-free loss; † = diverged on some seed).",
         "",
+        _noise_budget(claims["settings"]),
+        "",
     ]
     for study in claims["noise"]:
         lines += [f"### {study['title']} — RMS gradient at the start {study['gradient_rms']:.3g}", "",
@@ -255,6 +269,15 @@ def _markdown(claims: dict, fmt: str) -> str:
             lines.append(f"| {key} | {r.lr:.3g} | {r.final_loss:.5g} | {reached} | {'yes' if r.diverged else 'no'} |")
         lines += ["", f"![loss](loss_{name}.{fmt})", "", f"*{cmp.disclaimer}*", ""]
     return "\n".join(lines)
+
+
+def _noise_budget(settings: dict[str, Any]) -> str:
+    """Say the noise study's budget, and that it is shorter than the speed study's when it is."""
+    noise, speed = settings["noise_epochs"], settings["epochs"]
+    shorter = (f"shorter than the {speed} epochs of the speed section below, since every level re-tunes every "
+               "optimizer" if noise < speed else f"the speed section below uses {speed}")  # fmt: skip
+    return (f"Budget: {noise} epoch{'s' if noise != 1 else ''} per noise level on learning problems ({shorter}); "
+            f"{settings['steps']} steps on test functions, as in the speed section.")  # fmt: skip
 
 
 def _plot_memory(memory: list[dict[str, Any]], out: Path) -> Path:

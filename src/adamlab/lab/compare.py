@@ -26,11 +26,17 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from adamlab.lab.compare_runs import COMPARE_PROTOCOL, batch_task, runs_from
+from adamlab.lab.executor import RunCounts, open_executor, run_tasks
+from adamlab.lab.names import rule_label
 from adamlab.lab.problems import Problem, Runs, get_problem
 from adamlab.lab.results import Comparison, OptimizerResult, unique_labels
+from adamlab.lab.store import RunStore
 from adamlab.rules import Averaged, Rule, make_rule
 
 __all__ = ["DEEPOBS_GRID", "OBJECTIVES", "TUNING", "compare", "display_name", "tuning_objective"]
@@ -49,16 +55,12 @@ MAX_SEEDS = 1000
 MAX_GRID = 1000
 MAX_RUN_STEPS = 100_000_000  #: runs in one batch × steps per run (36 grid values × 1,000,000 steps fit)
 
-_DISPLAY = {"adam": "Adam", "adamw": "AdamW", "adamax": "AdaMax", "sgd": "SGD", "momentum": "SGD-momentum",
-            "nesterov": "SGD-Nesterov", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adadelta": "AdaDelta"}  # fmt: skip
-
 OptimizerSpec = Sequence[str | Rule | Averaged] | Mapping[str, str | Rule | Averaged]
 
 
 def display_name(key: str, rule: Rule | Averaged) -> str:
-    """The name shown in legends: ``"SGD-Nesterov"`` for ``"nesterov"``, the class name for other rules."""
-    inner = rule.base
-    return _DISPLAY.get(key.lower(), _DISPLAY.get(inner.name, type(inner).__name__))
+    """The name shown in legends: what the rule computes (:func:`adamlab.lab.names.rule_label`)."""
+    return rule_label(rule)
 
 
 def tuning_objective(losses: np.ndarray, objective: str) -> np.ndarray:
@@ -85,6 +87,8 @@ def compare(
     target: float | None = None,
     preset: str = "paper",
     on_progress: Callable[[str], None] | None = None,
+    store: str | Path | RunStore | None = None,
+    executor: Any = None,
 ) -> Comparison:
     """Compare ``optimizers`` on ``problem`` fairly (protocol in the module docstring).
 
@@ -106,6 +110,10 @@ def compare(
         preset: preset used to build rules given by name.
         on_progress: called with a short message after each unit of work (one tuning grid or one re-run
             per optimizer), e.g. to advance a progress bar.
+        store: a folder (or :class:`~adamlab.lab.store.RunStore`) that keeps one record per run; a comparison
+            run again with the same arguments reuses them (see :mod:`adamlab.lab.compare_runs`). None: keep none.
+        executor: where the batches run (see :mod:`adamlab.lab.executor`). None: in this process for test
+            functions (a batch takes milliseconds), local processes for learning problems.
 
     Returns:
         :class:`~adamlab.lab.results.Comparison`.
@@ -130,9 +138,9 @@ def compare(
     if problem.kind == "function" and not problem.function.bounded_below and tune == "grid":
         notes.append(f"{problem.title} is unbounded below: tuning on the loss rewards running off to −∞ rather than "
                      "finding a minimum; use tune='none' (a given lr) to study its local minimum.")  # fmt: skip
-    results: dict[str, OptimizerResult] = {}
-    for key, rule in rules.items():
-        results[key] = _one_optimizer(problem, key, rule, steps, lrs, objective, (n_tune, n_seeds), notes, on_progress)
+    counts = RunCounts()
+    results = _run_all(problem, rules, steps, lrs, objective, (n_tune, n_seeds), notes, on_progress, store, executor,
+                       counts)  # fmt: skip
     for key, label in unique_labels(results).items():  # results.json and the pictures name each one apart
         results[key].label = label
     value, rule_text = _target(problem, results, target)
@@ -151,51 +159,99 @@ def compare(
         target_rule=rule_text,
         notes=notes,
         elapsed_s=time.perf_counter() - started,
+        runs=counts.to_dict(),
     )
 
 
-def _one_optimizer(
+def _run_all(
     problem: Problem,
-    key: str,
-    rule: Rule | Averaged,
+    rules: dict[str, Rule | Averaged],
     steps: int,
     grid: np.ndarray | None,
     objective: str,
     seeds: tuple[int, int],
     notes: list[str],
     on_progress: Callable[[str], None] | None,
-) -> OptimizerResult:
-    name, (n_tune, n_seeds) = display_name(key, rule), seeds
-    scores = tuned = None
-    if grid is not None:  # member (i, s) = (grid[i], seed s), run as one batch
-        tuned = problem.run(rule, np.repeat(grid, n_tune), np.tile(np.arange(n_tune), grid.size), steps)
-        other = "mean" if objective == "final" else "final"
-        scores, secondary = (tuning_objective(tuned.losses, o).reshape(grid.size, n_tune).mean(axis=1)
-                             for o in (objective, other))  # fmt: skip
-        lasted = np.array([steps + 1 if d is None else d for d in tuned.diverged_at]).reshape(grid.size, n_tune)
-        best = _best(scores, secondary, lasted.min(axis=1))
-        lr = float(grid[best])
-        if np.isinf(scores).all():
-            notes.append(f"{name}: every learning rate of the grid diverged; the one that lasted longest is shown.")
-        elif best in (0, grid.size - 1) and grid.size > 2:
-            notes.append(f"{name}: the best learning rate ({lr:.3g}) is at the edge of the grid; widen the grid.")
-        if on_progress:
-            on_progress(f"{key}: tuned")
-    else:
-        lr = _rule_lr(key, rule)
-    if tuned is not None and problem.deterministic and n_seeds == 1 and n_tune == 1:
-        runs: Runs = tuned.select([best])  # the tuning run of the best lr IS the seed-0 run
-    else:
-        runs = problem.run(rule, np.full(n_seeds, lr), np.arange(n_seeds), steps)
-    if on_progress:
-        on_progress(f"{key}: re-run")
+    store: str | Path | RunStore | None,
+    executor: Any,
+    counts: RunCounts,
+) -> dict[str, OptimizerResult]:
+    """Tune every optimizer (one batch of grid × tune seeds each), then re-run each best setting over the seeds.
+
+    Every batch is a task of the executor and every member of a batch a record of the store (its
+    configuration names the batch it ran in, so a record is only reused for the same computation).
+    """
+    n_tune, n_seeds = seeds
+    if isinstance(store, (str, Path)):
+        store = RunStore(store)
+    if executor is None:  # learning problems pay for process start-up; a test function's batch takes milliseconds
+        executor = "serial" if problem.kind == "function" else None
+    base = {"kind": "compare", "protocol": COMPARE_PROTOCOL, "adamlab": _version(), "problem": problem.identity(),
+            "steps": steps}  # fmt: skip
+    keys = list(rules)
+    lr_of: dict[str, float] = {}
+    scores: dict[str, np.ndarray | None] = dict.fromkeys(keys)
+    tuned: dict[str, Runs] = {}
+    with open_executor(executor) as pool:
+        ex = "serial" if pool is None else pool
+        if grid is not None:  # member (i, s) = (grid[i], seed s), one batch per optimizer
+            tasks = [batch_task(problem, rules[k], np.repeat(grid, n_tune), np.tile(np.arange(n_tune), grid.size),
+                                steps, base) for k in keys]  # fmt: skip
+            done = _progress(on_progress, keys, "tuned")
+            out, n = run_tasks(tasks, store, ex, progress=False, on_done=done)
+            counts += n
+            for key, members in zip(keys, out, strict=True):
+                tuned[key] = runs_from(members)
+                lr_of[key], scores[key] = _tune(key, rules[key], tuned[key], grid, objective, n_tune, steps, notes)
+        else:
+            lr_of = {k: _rule_lr(k, rules[k]) for k in keys}
+        reuse = grid is not None and problem.deterministic and n_seeds == 1 and n_tune == 1
+        rerun = [] if reuse else keys
+        tasks = [batch_task(problem, rules[k], np.full(n_seeds, lr_of[k]), np.arange(n_seeds), steps, base)
+                 for k in rerun]  # fmt: skip
+        out, n = run_tasks(tasks, store, ex, progress=False, on_done=_progress(on_progress, rerun, "re-run"))
+        counts += n
+    final: dict[str, Runs] = {k: runs_from(members) for k, members in zip(rerun, out, strict=True)}
+    results = {}
+    for key, rule in rules.items():
+        if reuse:  # the tuning run of the best lr IS the seed-0 run
+            final[key] = tuned[key].select([int(np.flatnonzero(grid == lr_of[key])[0])])
+            if on_progress:
+                on_progress(f"{key}: re-run")
+        results[key] = _result(key, rule, lr_of[key], final[key], grid, scores[key])
+    return results
+
+
+def _progress(on_progress: Callable[[str], None] | None, keys: list[str], what: str) -> Callable[[int], None] | None:
+    return None if on_progress is None else (lambda i: on_progress(f"{keys[i]}: {what}"))
+
+
+def _tune(key: str, rule: Rule | Averaged, tuned: Runs, grid: np.ndarray, objective: str, n_tune: int, steps: int,
+          notes: list[str]) -> tuple[float, np.ndarray]:  # fmt: skip
+    """The best learning rate of a tuning batch by ``objective`` (notes when it diverged or sits at an edge)."""
+    name = display_name(key, rule)
+    other = "mean" if objective == "final" else "final"
+    scores, secondary = (tuning_objective(tuned.losses, o).reshape(grid.size, n_tune).mean(axis=1)
+                         for o in (objective, other))  # fmt: skip
+    lasted = np.array([steps + 1 if d is None else d for d in tuned.diverged_at]).reshape(grid.size, n_tune)
+    best = _best(scores, secondary, lasted.min(axis=1))
+    lr = float(grid[best])
+    if np.isinf(scores).all():
+        notes.append(f"{name}: every learning rate of the grid diverged; the one that lasted longest is shown.")
+    elif best in (0, grid.size - 1) and grid.size > 2:
+        notes.append(f"{name}: the best learning rate ({lr:.3g}) is at the edge of the grid; widen the grid.")
+    return lr, scores
+
+
+def _result(key: str, rule: Rule | Averaged, lr: float, runs: Runs, grid: np.ndarray | None,
+            scores: np.ndarray | None) -> OptimizerResult:  # fmt: skip
     inner = rule.base
     final_rule = dataclasses.replace(inner, lr=lr)
     if isinstance(rule, Averaged):
         final_rule = dataclasses.replace(rule, rule=final_rule)
     return OptimizerResult(
         name=key,
-        label=f"{name} (lr={lr:.3g})",
+        label=f"{display_name(key, rule)} (lr={lr:.3g})",
         rule=final_rule,
         lr=lr,
         losses=runs.losses.T.copy(),
@@ -302,6 +358,12 @@ def _rule_lr(key: str, rule: Rule | Averaged) -> float:
     if lr.ndim != 0:
         raise ValueError(f"{key}: with tune='none' each rule needs one learning rate, not an array")
     return float(lr)
+
+
+def _version() -> str:
+    from adamlab import __version__
+
+    return __version__
 
 
 def _positive_int(name: str, value: int, high: int) -> int:

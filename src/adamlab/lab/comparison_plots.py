@@ -18,6 +18,7 @@ from matplotlib.transforms import blended_transform_factory
 from adamlab.lab import plots
 from adamlab.lab.problems import FunctionProblem
 from adamlab.lab.results import Comparison, unique_labels
+from adamlab.lab.text_fit import legend_below
 
 __all__ = ["plot_comparison_losses", "plot_comparison_paths", "plot_sensitivity", "write_comparison"]
 
@@ -79,7 +80,7 @@ def _plot_paths_1d(f: Any, paths: dict[str, np.ndarray], out: str | Path, title:
     ax.set(xlim=(lo, hi), ylim=(curve.min() - 0.05 * span, curve.max() + 0.05 * span), xlabel="x", ylabel="f(x)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+    legend_below(fig, 3, fontsize="small")
     return plots.save_figure(fig, out)
 
 

@@ -107,16 +107,12 @@ def adam_diagnostics(result: MinimizeResult) -> AdamDiagnostics:
     steps = np.arange(1, result.nit + 1)
     beta1, beta2 = (float(b) for b in inner.betas)
     lr, eps = float(inner.lr), float(inner.eps)
-    bc1, bc2 = (1 - beta1**steps, 1 - beta2**steps) if inner.bias_correction else (np.ones(len(steps)),) * 2
-    m = h.state["exp_avg"].reshape(len(steps), -1)
-    if inner.amsgrad and inner.amsgrad_max_of == "v_hat":
-        v_hat = h.state["max_exp_avg_sq"].reshape(len(steps), -1)
-    else:
-        v = h.state["max_exp_avg_sq" if inner.amsgrad else "exp_avg_sq"].reshape(len(steps), -1)
-        v_hat = v / bc2[:, None]
-    m_hat = m / bc1[:, None]
-    eps_t = eps / np.sqrt(bc2)[:, None] if inner.eps_hat else eps  # ε̂ form: ε̂ before bias correction
-    denom = np.sqrt(v_hat + inner.eps_root) + eps_t
+    names = inner.layout().of_kind("element")
+    rows = []
+    for i, t in enumerate(steps.tolist()):  # the rule's own coefficients and conventions, step by step
+        state = {name: h.state[name][i].reshape(-1) for name in names}
+        rows.append([np.asarray(x) for x in inner.effective_step(inner.coefficients(t, state), state)])
+    m_hat, v_hat, denom = (np.array([r[j] for r in rows]).reshape(len(steps), -1) for j in range(3))
     with np.errstate(all="ignore"):
         delta = np.where(denom > 0, lr * m_hat / np.where(denom > 0, denom, 1.0), 0.0)
     path = h.path().reshape(len(steps) + 1, -1)

@@ -20,7 +20,7 @@ DTYPES: tuple[str, ...] = ("float32", "float64")
 STATUSES: tuple[str, ...] = ("max_steps", "converged", "nonfinite", "callback")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class History:
     """The path of a run, one row per completed step ``i = 1..nit``.
 
@@ -43,8 +43,12 @@ class History:
         """The start point followed by every iterate, shape ``(nit + 1, *x0.shape)``."""
         return np.concatenate([self.x0[None], self.x])
 
+    def __repr__(self) -> str:
+        state = ", ".join(self.state) or "none"
+        return f"History({len(self.fun)} steps, x of shape {tuple(self.x.shape)}, state: {state})"
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(repr=False)
 class MinimizeResult:
     """What :func:`minimize` returns.
 
@@ -65,6 +69,23 @@ class MinimizeResult:
     @property
     def success(self) -> bool:
         return self.status in ("max_steps", "converged")
+
+    def _x_text(self) -> str:
+        x = np.asarray(self.x)
+        return f"{float(x):.8g}" if x.ndim == 0 else np.array2string(x, precision=6, threshold=6, separator=", ")
+
+    def __repr__(self) -> str:
+        return (f"MinimizeResult(x={self._x_text()}, fun={self.fun:.8g}, nit={self.nit}, status={self.status!r}, "
+                f"optimizer={_label(self.optimizer)}, history={len(self.history.fun)} steps)")  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = [("x", self._x_text()), ("fun", f"{self.fun:.8g}"), ("steps", str(self.nit)),
+                ("status", f"{self.status}: {self.message}"), ("optimizer", _label(self.optimizer)),
+                ("history", repr(self.history))]  # fmt: skip
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<table><caption>MinimizeResult</caption>{body}</table>"
 
     @property
     def dimension(self) -> int:
@@ -106,8 +127,9 @@ class MinimizeResult:
 
 
 def _label(rule: Rule | Averaged) -> str:
-    inner = rule.base
-    return f"{type(inner).__name__} (lr={getattr(inner, 'lr', float('nan')):g})"
+    from adamlab.lab.names import rule_label
+
+    return f"{rule_label(rule)} (lr={getattr(rule.base, 'lr', float('nan')):g})"
 
 
 def minimize(
@@ -163,6 +185,12 @@ def minimize(
     x = start if grad is not None else evaluate.to_array(start)
     f, g = evaluate(x)
     f0 = float(f)
+    if grad is None and _finite(f, g):
+        from adamlab.lab.gradient_check import autograd_gradient_mismatch
+
+        problem = autograd_gradient_mismatch(fun, start, _np(g), dtype)
+        if problem is not None:
+            raise ValueError(problem)
     xs, fs, gs, states = [], [], [], []
     status, message, nit = "max_steps", f"completed {steps} steps", 0
     if not _finite(f, g):
@@ -279,10 +307,22 @@ class _torch_evaluator:
         return self.torch.as_tensor(x, dtype=self.dtype)
 
     def __call__(self, x: Any) -> tuple[float, Any]:
+        import warnings
+
+        from adamlab.lab.gradient_check import TORCH_HINT
+
         torch = self.torch
-        with torch.enable_grad():
+        with torch.enable_grad(), warnings.catch_warnings():
+            # math.sin(x) of a tensor warns "Converting a tensor with requires_grad=True to a scalar"; the
+            # gradient check at x0 reports what it does to the gradient, in one line
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
             xr = x.detach().clone().requires_grad_(True)
-            f = self.fun(xr)
+            try:
+                f = self.fun(xr)
+            except RuntimeError as exc:
+                if "numpy()" in str(exc) and "requires grad" in str(exc):  # np.sin(x) of a tensor
+                    raise ValueError(f"fun: {exc} ({TORCH_HINT})") from None
+                raise
             if not torch.is_tensor(f):
                 f = torch.as_tensor(_real_value("fun", f), dtype=self.dtype)
             elif f.is_complex():

@@ -254,9 +254,10 @@ class _BatchedLoop:
         self.fs: list[Any] = []
         self.gs: list[Any] = []
         self.states: list[dict[str, Any]] = []
-        # a per-tensor 0-d entry (NAdam's mu_product) gets one value per member, which broadcasts over the
-        # last axis like everything else and can be masked when a member diverges
-        state = {k: ev.where(alive, v, v) if np.ndim(v) == 0 else v for k, v in rule.init(x).items()}
+        # a scalar entry (NAdam's mu_product, as the rule's layout declares it) gets one value per member, which
+        # broadcasts over the last axis like everything else and can be masked when a member diverges
+        scalars = set(rule.layout().of_kind("scalar"))
+        state = {k: ev.where(alive, v, v) if k in scalars else v for k, v in rule.init(x).items()}
         for t in range(1, steps + 1):
             if not bool(alive.any()):
                 break

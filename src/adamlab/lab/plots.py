@@ -22,7 +22,9 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
-__all__ = ["save_figure", "plot_function_path", "plot_contour_paths", "plot_loss_curves"]
+from adamlab.lab.text_fit import fit_texts, legend_below
+
+__all__ = ["check_output_path", "save_figure", "plot_function_path", "plot_contour_paths", "plot_loss_curves"]
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: the 2-D box drawn when no ``domain`` is given and the paths stay inside it
@@ -30,16 +32,36 @@ DEFAULT_BOX: tuple[tuple[float, float], tuple[float, float]] = ((-2.0, 2.0), (-1
 #: the default 2-D box grows to fit the paths by at most this many box widths on each side (a diverging path
 #: would otherwise shrink the function to a dot); points beyond are clipped and named in the legend
 FIT_WIDTHS = 10.0
+#: loss values beyond this magnitude are drawn as diverged (log ticks cannot be placed near 1e308)
+HUGE_LOSS = 1e100
 ArrayLike = Any  # numpy array, torch tensor or nested sequence of numbers
 
 
+def check_output_path(out: str | Path) -> Path:
+    """``out`` as a Path whose folder exists: a ``ValueError`` names a missing folder or a file in the way."""
+    path = Path(out)
+    if not path.name:
+        raise ValueError(f"out: {str(out)!r} names a folder, not a file")
+    parent = path.parent
+    if not parent.is_dir():
+        part = next((p for p in reversed(parent.parents) if p.exists() and not p.is_dir()), None)
+        if part is None and parent.exists():
+            part = parent
+        if part is not None:
+            raise ValueError(f"{out}: {part} is a file, not a folder")
+        raise ValueError(f"{out}: the folder {parent} does not exist")
+    return path
+
+
 def save_figure(fig: Figure, out: str | Path) -> Path:
-    """Write ``fig`` to ``out`` (format from the extension), creating parent directories."""
+    """Write ``fig`` to ``out`` (format from the extension; the folder must exist), every title and legend
+    fitted inside the figure first (:func:`~adamlab.lab.text_fit.fit_texts`)."""
     path = Path(out)
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"out: unsupported file extension '{path.suffix}'; use .png, .svg or .pdf")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(path)
+    fit_texts(fig)
     fig.savefig(path, format=fmt, dpi=150)
     return path
 
@@ -80,6 +102,12 @@ def _evaluate(fun: Callable[[Any], Any], pts: np.ndarray, point_ndim: int) -> np
 def _name(fun: Callable[..., Any]) -> str:
     name = getattr(fun, "__name__", "f")
     return "f" if name.startswith("<") else name
+
+
+def _formula(fun: Callable[..., Any]) -> str | None:
+    """The formula of a typed-in expression (its text) or of a registered test function, else None."""
+    text = getattr(fun, "formula", None) or getattr(fun, "text", None)
+    return text if isinstance(text, str) and text else None
 
 
 def _widen(lo: float, hi: float, values: np.ndarray, widths: float) -> tuple[float, float]:
@@ -160,11 +188,12 @@ def plot_function_path(
     ys = ys[np.isfinite(ys)]
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(grid, curve, color="0.2", lw=1.6, label=f"{_name(fun)}(x)", zorder=1)
+    ax.plot(grid, curve, color="0.2", lw=1.6, label=f"f(x) = {_formula(fun)}" if _formula(fun) else f"{_name(fun)}(x)",
+            zorder=1)  # fmt: skip
     for i, m in enumerate(minima):
         ax.axvline(m, color="tab:green", ls="--", lw=1, zorder=0)
         star = "known minimum" if i == 0 else None
-        ax.plot(m, fmin[i], "*", ms=16, color="gold", mec="k", zorder=5, label=star)
+        ax.plot(m, fmin[i], "*", ms=16, color="gold", mec="k", zorder=8, label=star)  # above the final marker
     if len(xs):
         ax.plot(xs, fs, color="tab:blue", lw=0.6, alpha=0.4, zorder=2)
         hidden = f", {int((~visible).sum())} outside view" if (~visible).any() else ""
@@ -183,7 +212,9 @@ def plot_function_path(
         ax.set_ylim(ylo - pad, yhi + pad)
     pad = 0.02 * (xhi - xlo)
     ax.set_xlim(xlo - pad, xhi + pad)
-    ax.set(xlabel="x", ylabel="f(x)", title=title or f"{label} on {_name(fun)}(x)")
+    formula = _formula(fun)
+    default = f"{label} on f(x) = {formula}" if formula else f"{label} on {_name(fun)}(x)"
+    ax.set(xlabel="x", ylabel="f(x)", title=title or default)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
     return save_figure(fig, out)
@@ -238,11 +269,15 @@ def plot_contour_paths(
     if start is not None:
         ax.plot(*start, "o", ms=11, mfc="white", mec="k", mew=2, zorder=6, label="start")
     for i, (mx, my) in enumerate(minima):
-        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=4, label="minimum" if i == 0 else None)
+        ax.plot(mx, my, "*", ms=18, color="gold", mec="k", zorder=8, label="minimum" if i == 0 else None)
     (x_lo, x_hi), (y_lo, y_hi) = domain
     ax.set(xlim=(x_lo, x_hi), ylim=(y_lo, y_hi), xlabel="x", ylabel="y")
-    ax.set_title(title or f"Optimizer paths on {_name(fun)}(x, y)")
-    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
+    if 0.25 <= (y_hi - y_lo) / (x_hi - x_lo) <= 4:  # equal aspect, unless the box is a long strip
+        ax.set_aspect("equal", adjustable="box")
+    formula = _formula(fun)
+    where = f"f(x, y) = {formula}" if formula else f"{_name(fun)}(x, y)"
+    ax.set_title(title or (f"{next(iter(paths))} on {where}" if len(paths) == 1 else f"Optimizer paths on {where}"))
+    legend_below(fig, 3, fontsize="small")
     return save_figure(fig, out)
 
 
@@ -284,7 +319,8 @@ def plot_loss_curves(
 
     A 1-D value is one run, drawn up to its first non-finite value. A 2-D value is seeds x steps:
     each seed is cut at its first non-finite value, and the mean over the seeds still finite at a
-    step is drawn with a shaded min-max band (diverged seeds are counted in the legend). With
+    step is drawn with a shaded min-max band (diverged seeds are counted in the legend); a value beyond
+    ±:data:`HUGE_LOSS` counts as diverged. With
     ``log_y`` the y-axis is logarithmic when every plotted value is positive, otherwise symlog
     (linear within the smallest non-zero magnitude, at least 1e-8 of the largest), so values <= 0
     never break the plot. Returns the written path.
@@ -294,6 +330,8 @@ def plot_loss_curves(
     plotted: list[np.ndarray] = []
     for i, (name, values) in enumerate(curves.items()):
         arr, color = _as_array(values), f"C{i % 10}"
+        with np.errstate(invalid="ignore"):
+            arr = np.where(np.abs(arr) > HUGE_LOSS, np.nan, arr)  # on its way to overflow: drawn as diverged
         at = np.arange(arr.shape[-1]) if x is None else np.asarray(x, dtype=float)
         if at.shape != (arr.shape[-1],):
             raise ValueError(f"x has {at.size} positions; curves[{name!r}] has {arr.shape[-1]} points")

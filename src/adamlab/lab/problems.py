@@ -110,6 +110,14 @@ class Problem:
         """One paragraph saying what the problem is and which choices were made."""
         return self.title
 
+    def identity(self) -> dict[str, Any]:
+        """The problem as JSON data for a run's record: its class, name and every option."""
+        out: dict[str, Any] = {"class": type(self).__name__, "name": self.name}
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            out[field.name] = value.name if isinstance(value, TestFunction) else value
+        return out
+
 
 @dataclasses.dataclass(frozen=True)
 class FunctionProblem(Problem):

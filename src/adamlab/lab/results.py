@@ -34,7 +34,7 @@ DISCLAIMER_LEARNING = (
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class OptimizerResult:
     """One optimizer in a comparison.
 
@@ -60,6 +60,10 @@ class OptimizerResult:
     grid_objective: np.ndarray | None = None
     path: np.ndarray | None = None
     target: float | None = None
+
+    def __repr__(self) -> str:
+        return (f"OptimizerResult({self.name!r}, lr={self.lr:.4g}, final_loss={self.final_loss:.6g}, "
+                f"seeds={len(self.diverged_at)}, diverged={self.diverged})")  # fmt: skip
 
     @property
     def diverged(self) -> bool:
@@ -127,7 +131,7 @@ class OptimizerResult:
         return out
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Comparison:
     """The results of a fair comparison (see :func:`adamlab.lab.compare.compare`)."""
 
@@ -143,6 +147,26 @@ class Comparison:
     notes: list[str] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
     tune_seeds: int = 1
+    runs: dict[str, int] = dataclasses.field(default_factory=lambda: {"computed": 0, "reused": 0})
+
+    def __repr__(self) -> str:
+        parts = "; ".join(f"{k}: lr={r.lr:.3g}, final loss {r.final_loss:.4g}{' (diverged)' if r.diverged else ''}"
+                          for k, r in self.optimizers.items())  # fmt: skip
+        return f"Comparison({self.problem.name!r}, {self.steps} steps, {self.seeds} seed(s); {parts})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<th>{h}</th>" for h in ("optimizer", "lr", "final loss", "steps to target", "diverged"))
+        rows = "".join(
+            f"<tr><td>{html.escape(r.label)}</td><td>{r.lr:.3g}</td><td>{r.final_loss:.6g}</td>"
+            f"<td>{'never' if r.steps_to_target is None else r.steps_to_target}</td>"
+            f"<td>{'yes' if r.diverged else 'no'}</td></tr>"
+            for r in self.optimizers.values()
+        )  # fmt: skip
+        return (f"<p><b>{html.escape(self.problem.title)}</b>: {html.escape(self.protocol())}</p>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+                f"<p><i>{html.escape(self.disclaimer)}</i></p>")  # fmt: skip
 
     @property
     def disclaimer(self) -> str:
@@ -190,6 +214,7 @@ class Comparison:
             "disclaimer": self.disclaimer,
             "notes": self.notes,
             "elapsed_s": round(self.elapsed_s, 3),
+            "runs": dict(self.runs),
             "optimizers": {name: r.to_dict(curves) for name, r in self.optimizers.items()},
         }
         return finite_or_none(out)

@@ -99,20 +99,23 @@ def adam_step_summary(optimizer: torch.optim.Optimizer) -> StepSummary:
     groups, step = [], 0
     for index, group in enumerate(optimizer.param_groups):
         ratios, delta_sq, param_sq, numel = [], 0.0, 0.0, 0
-        beta1, beta2 = (float(b) for b in group["betas"])
-        lr, eps = float(group["lr"]), float(group["eps"])
+        rule = _adam_rule(optimizer, group)
+        if rule is None:
+            continue
+        lr = float(group["lr"])
+        names = rule.layout().of_kind("element")
         for p in group["params"]:
             state = optimizer.state.get(p, {})
-            if "exp_avg" not in state or "exp_avg_sq" not in state:
+            if not all(name in state for name in names):
                 continue
             t = int(state["step"].item() if torch.is_tensor(state["step"]) else state["step"])
             step = max(step, t)
-            v = state.get("max_exp_avg_sq", state["exp_avg_sq"]) if group.get("amsgrad") else state["exp_avg_sq"]
-            m_hat = state["exp_avg"].float() / (1 - beta1**t)
-            r = m_hat.abs() / ((v.float() / (1 - beta2**t)).sqrt() + eps)
+            entries = {name: state[name].detach().double() for name in names}
+            m_hat, _, denom = rule.effective_step(rule.coefficients(t, entries), entries)  # the rule's conventions
+            r = (m_hat.abs() / denom).where(denom > 0, torch.zeros_like(denom))
             ratios.append(r.reshape(-1))
             delta_sq += float((lr * r).square().sum())
-            param_sq += float(p.detach().float().square().sum())
+            param_sq += float(p.detach().double().square().sum())
             numel += r.numel()
         if not ratios:
             continue
@@ -131,6 +134,25 @@ def adam_step_summary(optimizer: torch.optim.Optimizer) -> StepSummary:
             )
         )
     return StepSummary(step=step, groups=groups)
+
+
+def _adam_rule(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> Any | None:
+    """The Adam rule a param group runs: the group's own (adamlab's optimizers), or the one torch.optim's
+    Adam/AdamW group describes (preset torch); None for other optimizers."""
+    from adamlab.rules import Adam, AdamW
+
+    rule_for = getattr(optimizer, "rule_for", None)
+    if rule_for is not None:
+        rule = rule_for(group).base
+        return rule if isinstance(rule, Adam) else None
+    if not isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+        return None
+    decoupled = isinstance(optimizer, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
+    return (AdamW if decoupled else Adam)(
+        lr=float(group["lr"]), betas=tuple(float(b) for b in group["betas"]), eps=float(group["eps"]),
+        weight_decay=float(group["weight_decay"]), amsgrad=bool(group["amsgrad"]), maximize=bool(group["maximize"]),
+        decoupled_weight_decay=decoupled, preset="torch",
+    )  # fmt: skip
 
 
 def tensorboard_writer(logdir: str, *, stacklevel: int = 2) -> Any | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.checkpoint import make_checkpoint, read_checkpoint, register_face, tree_names
+from adamlab.checkpoint import claimed_shape, make_checkpoint, read_checkpoint, register_face, tree_names
 from adamlab.numpy.optimizer import NumpyOptimizer, flatten, per_element_entries
 
 
@@ -38,7 +38,11 @@ def import_state(optimizer: Any, checkpoint: dict[str, Any], params: Any = None,
         dtypes = [np.promote_types(p.dtype if p.dtype.kind == "f" else np.float64, np.float32) for p in leaves]
     else:
         entries = checkpoint.get("params", []) if isinstance(checkpoint, dict) else []
-        shapes = [tuple(e.get("shape", ())) if isinstance(e, dict) else () for e in entries]
+        entries = entries if isinstance(entries, (list, tuple)) else []  # (read_checkpoint names the problem)
+        shapes = [
+            claimed_shape(e.get("shape", ()), f"parameter {i}") if isinstance(e, dict) else ()
+            for i, e in enumerate(entries)
+        ]
         names, dtypes = None, [None] * len(shapes)
     step, states = read_checkpoint(checkpoint, optimizer.rule, shapes, names, strict=strict)
     optimizer.t = step

@@ -239,11 +239,41 @@ class Adam(Rule):
         if self.eps_hat and not self.nesterov and not corrected:
             denom = ops.sqrt(v + k["eps_root"]) + k["eps"]
             return p - k["scale_hat"] * m / guard_zero(ops, denom, self.eps)
+        if not self.nesterov and not self.eps_hat:
+            m_hat, denom = self._corrected(ops, k, m, v, corrected)
+            return p - k["lr"] * m_hat / guard_zero(ops, denom, self.eps)
         m_dir = self._m_hat(ops, k, m, g)
         v_hat = v if corrected or self.eps_hat else _div(ops, v, k["bc2"])
         denom = ops.sqrt(v_hat + k["eps_root"]) + k["eps"]
         scale = k["lr"] * scalar_sqrt(k["bc2"]) if self.eps_hat else k["lr"]
         return p - scale * m_dir / guard_zero(ops, denom, self.eps)
+
+    def _corrected(self, ops: Ops, k: Coefficients, m: Array, v: Array, corrected: bool) -> tuple[Array, Array]:
+        """(m̂, √v̂ + ε): Algorithm 1's corrected moments (v: the second moment the step uses, v̂ if ``corrected``)."""
+        v_hat = v if corrected else _div(ops, v, k["bc2"])
+        return _div(ops, m, k["bc1"]), ops.sqrt(v_hat + k["eps_root"]) + k["eps"]
+
+    def effective_step(self, k: Coefficients, state: State) -> tuple[Array, Array, Array]:
+        """(m̂, v̂, d) with the step Δ = lr·m̂/d, for the state a step with coefficients ``k`` produced (paper §2.1).
+
+        v̂ is the bias-corrected second moment the step uses (amsgrad's maximum, of v or of v̂). Every convention
+        of this rule is followed: bias correction on or off, eps_root, and the ε̂ form, whose denominator in units
+        of m̂ is d = (√(v + eps_root) + ε̂)/√(1−β2^t). With ``nesterov`` the step also needs the gradient: m̂ is
+        then the plain corrected mean. The lab's diagnostics and training summary read Adam's steps through
+        this method, so they follow the rule instead of re-deriving it.
+        """
+        from adamlab.ops import ops_for
+
+        m = state["exp_avg"]
+        ops = ops_for(m)
+        corrected = self.amsgrad and self.amsgrad_max_of == "v_hat"
+        v = state["max_exp_avg_sq"] if self.amsgrad else state["exp_avg_sq"]
+        v_hat = v if corrected else _div(ops, v, k["bc2"])
+        m_hat = _div(ops, m, k["bc1"])
+        if self.eps_hat:
+            raw = v * cast_like(k["bc2"], v) if corrected else v
+            return m_hat, v_hat, (ops.sqrt(raw + k["eps_root"]) + k["eps"]) / cast_like(scalar_sqrt(k["bc2"]), v)
+        return m_hat, v_hat, ops.sqrt(v_hat + k["eps_root"]) + k["eps"]
 
 
 def _div(ops: Ops, x: Array, by: Any) -> Array:

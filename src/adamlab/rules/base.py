@@ -30,6 +30,7 @@ preset identical to that framework bit for bit on its own face.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -210,6 +211,26 @@ class Rule:
         scalars = self.layout().of_kind("scalar")
         u = new_param.delta if isinstance(new_param, Increment) else new_param - param
         return u, {**new_state, **{name: k[name] for name in scalars}}
+
+
+def build_rule(rule_type: type[Rule], **hyperparameters: Any) -> Rule:
+    """``rule_type(**hyperparameters)``, from the one cache of rule objects every face shares (a scheduler makes a
+    new learning rate every step, and each face used to keep a cache of its own). Equal hyperparameters give the
+    same object; unhashable ones (a tensor lr) build a new rule each time. Validation errors are not cached."""
+    try:
+        return _cached_rule(rule_type, tuple(sorted(hyperparameters.items())))
+    except TypeError:  # unhashable hyperparameters
+        return rule_type(**hyperparameters)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_rule(rule_type: type[Rule], items: tuple[tuple[str, Any], ...]) -> Rule:
+    return rule_type(**dict(items))
+
+
+def with_hyperparameters(rule: Rule, **changes: Any) -> Rule:
+    """``rule`` with some hyperparameters changed (``lr`` from a schedule ...), through :func:`build_rule`."""
+    return build_rule(type(rule), **{**rule.hyperparameters(), "preset": rule.preset, **changes})
 
 
 @dataclasses.dataclass(frozen=True)
