@@ -4,9 +4,9 @@ Every optimizer × framework pair the framework has (:mod:`.cases`, random hyper
 per pair) runs for N steps on a chaotic problem (:mod:`.problems`) in float32 and float64, along each code
 path of :data:`~.cases.PAIRS`: torch.optim's default CPU path (the for-loop) against adamlab.torch's plain and
 fast paths, optax under ``jax.jit``, Keras on its torch and its jax backend. Each result is the largest
-distance in ulps between the final parameters: 0 is *identical*. A pair passes only when every run is
-identical; there is no tolerance. Reference pairs (torch.optim's own foreach path against its for-loop) show
-how far a framework is from itself and are never required to be identical.
+distance in ulps between the two trajectories (the parameters after every step): 0 is *identical*. A pair
+passes only when every run is identical; there is no tolerance. Reference pairs (torch.optim's own foreach
+path against its for-loop) show how far a framework is from itself and are never required to be identical.
 
     >>> from adamlab.conformance import run_conformance, format_table
     >>> report = run_conformance(steps=1000)              # doctest: +SKIP
@@ -44,7 +44,7 @@ _MODULES = {"torch": ("torch",), "optax": ("jax", "optax"), "keras": ("keras",)}
 
 @dataclasses.dataclass
 class Result:
-    """One case along one pair in one dtype: the largest ulp distance of the final parameters."""
+    """One case along one pair in one dtype: the largest ulp distance over the trajectories, the relative difference."""
 
     case: Case
     pair: Pair
@@ -243,8 +243,8 @@ def format_table(report: Report) -> str:
     lines = [
         f"adamlab conformance: {report.steps} steps of a chaotic problem (½·xᵀQx + 0.1·Σ sin 3x, 64 parameters "
         f"in two tensors), seed {report.seed}",
-        "n variants per pair (random hyperparameters); a cell says 'identical' when every variant ends bit for bit",
-        "equal, else the largest distance of the final parameters in ulps (units in the last place) and relative",
+        "n variants per pair (random hyperparameters); a cell says 'identical' when every variant's iterates are",
+        "equal bit for bit at every step, else the largest distance in ulps (units in the last place) and relative",
     ]
     if report.versions:
         lines.append("measured with " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))

@@ -1,8 +1,9 @@
-"""Run one case along one code path and return the final parameters, for the framework's run and for adamlab's.
+"""Run one case along one code path and return the trajectory, for the framework's run and for adamlab's.
 
-Each runner returns the final parameters of the chaotic problem (:mod:`.problems`) as one flat NumPy vector in
-the run's dtype. Gradients come from :func:`problems.gradient` on each run's own parameters, negated for
-``maximize`` cases (so those still descend the loss). Frameworks are imported inside the runners only.
+Each runner returns the parameters of the chaotic problem (:mod:`.problems`) after every step, as a NumPy array of
+shape ``(steps, 64)`` in the run's dtype. Gradients come from :func:`problems.gradient` on each run's own
+parameters, negated for ``maximize`` cases (so those still descend the loss). Frameworks are imported inside the
+runners only.
 
 Keras runs on the backend its process is configured with; the other backend runs in a fresh process
 (``python -m adamlab.conformance.runners``, :func:`keras_in_subprocess`), since Keras picks its backend once
@@ -58,6 +59,7 @@ def run_torch(case: Case, problem: Problem, dtype: str, path: str) -> np.ndarray
         opt = getattr(adamlab.torch, case.alias)(groups, **options, fast=path == "fast")
     scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, schedule.rate) if schedule else None
     q = problem.matrix(dtype)
+    path = []
     for _ in range(problem.steps):
         grads = gradient([p.detach().numpy() for p in params], q)
         for p, g in zip(params, grads, strict=True):
@@ -65,7 +67,8 @@ def run_torch(case: Case, problem: Problem, dtype: str, path: str) -> np.ndarray
         opt.step()
         if scheduler is not None:
             scheduler.step()
-    return flatten([p.detach().numpy() for p in params])
+        path.append(flatten([p.detach().numpy() for p in params]))
+    return np.stack(path)
 
 
 # --- optax -------------------------------------------------------------------------------------------------
@@ -76,7 +79,7 @@ def run_optax(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarra
     import jax
 
     with jax.enable_x64(dtype == "float64"):
-        return flatten(_optax_trajectory(case, problem, dtype, ours))
+        return np.asarray(_optax_trajectory(case, problem, dtype, ours))
 
 
 def _optax_trajectory(case: Case, problem: Problem, dtype: str, ours: bool) -> Any:
@@ -96,14 +99,15 @@ def _optax_trajectory(case: Case, problem: Problem, dtype: str, ours: bool) -> A
     def body(carry: Any, _: Any) -> Any:
         params, state = carry
         updates, state = opt.update(gradient(params, q), state, params)
-        return (optax.apply_updates(params, updates), state), None
+        params = optax.apply_updates(params, updates)
+        return (params, state), jnp.concatenate([p.reshape(-1) for p in params])
 
     @jax.jit
     def run(params: Any) -> Any:
-        (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), None, length=problem.steps)
-        return params
+        _, path = jax.lax.scan(body, (params, opt.init(params)), None, length=problem.steps)
+        return path
 
-    return [np.asarray(p) for p in run([jnp.asarray(p) for p in problem.initial(dtype)])]
+    return run([jnp.asarray(p) for p in problem.initial(dtype)])
 
 
 # --- Keras -------------------------------------------------------------------------------------------------
@@ -119,10 +123,12 @@ def run_keras(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarra
     opt = getattr(face if ours else keras.optimizers, case.alias)(**options)
     variables = [keras.Variable(p, dtype=dtype) for p in problem.initial(dtype)]
     q = problem.matrix(dtype)
+    path = []
     for _ in range(problem.steps):
         grads = gradient([_numpy(v) for v in variables], q)
         opt.apply_gradients(zip([keras.ops.convert_to_tensor(g, dtype=dtype) for g in grads], variables, strict=True))
-    return flatten([_numpy(v) for v in variables])
+        path.append(flatten([_numpy(v) for v in variables]))
+    return np.stack(path)
 
 
 def keras_backend() -> str:
