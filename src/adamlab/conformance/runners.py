@@ -74,11 +74,16 @@ def run_torch(case: Case, problem: Problem, dtype: str, path: str) -> np.ndarray
 # --- optax -------------------------------------------------------------------------------------------------
 
 
-def run_optax(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarray:
-    """optax (or adamlab.optax), the whole run one jitted ``lax.scan``; float64 in ``jax.enable_x64``."""
+def x64(enabled: bool = True) -> Any:
+    """A context in which JAX computes in float64 (``jax.enable_x64``; ``enabled=False``: in its default float32)."""
     import jax
 
-    with jax.enable_x64(dtype == "float64"):
+    return jax.enable_x64(enabled)
+
+
+def run_optax(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarray:
+    """optax (or adamlab.optax), the whole run one jitted ``lax.scan``; float64 in ``jax.enable_x64``."""
+    with x64(dtype == "float64"):
         return np.asarray(_optax_trajectory(case, problem, dtype, ours))
 
 
@@ -191,7 +196,7 @@ def backend_installed(backend: str) -> bool:
     return importlib.util.find_spec(KERAS_BACKENDS[backend]) is not None
 
 
-__all__ = ["backend_installed", "keras_backend", "keras_in_subprocess", "run_keras", "run_optax", "run_torch"]
+__all__ = ["backend_installed", "keras_backend", "keras_in_subprocess", "run_keras", "run_optax", "run_torch", "x64"]
 
 if __name__ == "__main__":  # the Keras worker: python -m adamlab.conformance.runners SEED STEPS OPTIMIZERS OUT
     _keras_worker(int(sys.argv[1]), int(sys.argv[2]), tuple(sys.argv[3].split(",")), sys.argv[4])
