@@ -1,4 +1,4 @@
-"""``adamlab conformance``: the table, --json, skipped frameworks, errors; in-process and as a subprocess."""
+"""``adamlab conformance``: the table, --json, skipped frameworks and backends, errors; in-process and as a process."""
 
 from __future__ import annotations
 
@@ -13,24 +13,33 @@ import adamlab.conformance as conformance
 from adamlab.cli.main import main
 
 
-def test_table_lists_each_pair_with_pass(capsys):
+def test_table_lists_each_pair_and_dtype(capsys):
     code = main(["conformance", "--frameworks", "torch", "--optimizers", "adam,nadam", "--steps", "30"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "torch (float64)" in out and "result: all pass" in out
-    assert any(line.startswith("adam ") and "pass (n=4)" in line for line in out.splitlines())
-    assert any(line.startswith("nadam ") and "pass (n=3)" in line for line in out.splitlines())
+    assert "float32" in out and "float64" in out and "torch CPU capability" in out
+    lines = out.splitlines()
+    adam = [line for line in lines if "adamlab.torch (plain path) vs torch.optim" in line]
+    assert adam[0].startswith("adam ") and adam[0].count("identical (n=4)") == 2
+    assert any(line.startswith("nadam ") and line.count("identical (n=3)") == 2 for line in lines)
+    assert sum("torch.optim foreach vs its for-loop [reference]" in line for line in lines) == 2
+    assert "result: every adamlab run identical to its framework's" in out
 
 
-def test_json_has_one_result_per_variant(capsys):
+def test_json_has_one_result_per_variant_pair_and_dtype(capsys):
     assert main(["conformance", "--json", "--frameworks", "torch", "--optimizers", "sgd", "--steps", "20"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True and report["steps"] == 20
-    assert [r["variant"] for r in report["results"]] == [0, 1, 2, 3]
-    first = report["results"][0]
-    assert first["reference"] == "torch.optim.SGD" and first["dtype"] == "float64"
-    assert set(first["max_relative_difference"]) == {"quadratic", "mlp"}
+    results = report["results"]
+    assert len(results) == 4 * 2 * 3  # variants × dtypes × pairs (plain, fast, foreach)
+    assert {(r["pair"], r["dtype"]) for r in results} == {
+        (p, d) for p in ("torch/plain", "torch/fast", "torch/foreach") for d in ("float32", "float64")
+    }
+    first = results[0]
+    assert first["framework_optimizer"] == "torch.optim.SGD" and first["max_ulp_distance"] == 0
+    assert first["identical"] is True and first["reference_pair"] is False
     assert report["missing"] == {"keras/radam": "Keras 3 has no RAdam", "torch/lion": "torch.optim has no Lion"}
+    assert report["versions"]["torch"]
 
 
 def test_frameworks_not_installed_are_listed_as_skipped_with_their_extra(monkeypatch, capsys):
@@ -41,10 +50,23 @@ def test_frameworks_not_installed_are_listed_as_skipped_with_their_extra(monkeyp
     assert "skipped: keras (not installed: pip install 'adamlab[keras]')" in out
 
 
-def test_a_failure_gives_exit_code_1(monkeypatch, capsys):
-    monkeypatch.setattr(conformance, "TOLERANCE", {"float64": -1.0, "float32": -1.0})
-    assert main(["conformance", "--frameworks", "torch", "--optimizers", "adam", "--steps", "5"]) == 1
-    assert "FAIL" in capsys.readouterr().out
+def test_a_keras_backend_not_installed_is_listed_as_skipped(monkeypatch, capsys):
+    pytest.importorskip("keras")
+    monkeypatch.setattr(conformance.runners, "backend_installed", lambda backend: False)
+    monkeypatch.setattr(conformance.runners, "keras_backend", lambda: "torch")
+    assert main(["conformance", "--frameworks", "keras", "--optimizers", "sgd", "--steps", "5"]) == 0
+    assert "skipped: keras/jax (Keras's jax backend needs jax: not installed)" in capsys.readouterr().out
+
+
+def test_a_failed_keras_process_is_a_failure(monkeypatch, capsys):
+    pytest.importorskip("keras")
+    monkeypatch.setattr(conformance.runners, "keras_backend", lambda: "torch")
+    monkeypatch.setattr(conformance.runners, "backend_installed", lambda backend: True)
+    failed = {"error": "the Keras jax process failed"}
+    monkeypatch.setattr(conformance.runners, "keras_in_subprocess", lambda *args: failed)
+    assert main(["conformance", "--frameworks", "keras", "--optimizers", "sgd", "--steps", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "error (see --json)" in out and "result: 8 run(s) not identical" in out
 
 
 def test_unknown_framework_is_one_line_and_exit_2(capsys):
@@ -55,25 +77,15 @@ def test_unknown_framework_is_one_line_and_exit_2(capsys):
 
 def test_as_a_subprocess():
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adamlab",
-            "conformance",
-            "--frameworks",
-            "torch",
-            "--optimizers",
-            "radam",
-            "--steps",
-            "10",
-            "--json",
-        ],
+        [sys.executable, "-m", "adamlab", "conformance", "--frameworks", "torch", "--optimizers", "radam",
+         "--steps", "10", "--json"],
         capture_output=True,
         text=True,
-        timeout=120,
-    )
+        timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["results"][0]["optimizer"] == "radam"
+    results = json.loads(proc.stdout)["results"]
+    assert results[0]["optimizer"] == "radam" and {r["pair"] for r in results} >= {"torch/plain", "torch/fast"}
 
 
 def test_empty_lists_and_bad_numbers_are_one_line_and_exit_2(capsys):

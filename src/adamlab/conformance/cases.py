@@ -1,10 +1,12 @@
-"""Which optimizer × framework pairs are compared, and with which random hyperparameters.
+"""Which optimizer × framework pairs are compared, along which code paths, and with which random hyperparameters.
 
 Each case names the framework's own optimizer (``torch.optim.NAdam``, ``optax.amsgrad``,
 ``keras.optimizers.Nadam``) and one set of keyword arguments in that framework's spelling; the same
 arguments build adamlab's face for that framework (which accepts them), under the face's default preset.
 Continuous values are drawn from a seeded generator; flags (amsgrad, nesterov, centered, weight decay,
-maximize, schedules …) are spread over a few variants per pair so that each is exercised.
+maximize, schedules …) are spread over a few variants per pair so that each is exercised. Every case runs
+along each of its framework's :data:`PAIRS` (torch.optim's for-loop against adamlab's plain and fast paths,
+optax under ``jax.jit``, Keras on its torch and jax backends) in float32 and in float64.
 """
 
 from __future__ import annotations
@@ -26,8 +28,38 @@ MISSING: dict[tuple[str, str], str] = {("keras", "radam"): "Keras 3 has no RAdam
 MISSING[("torch", "lion")] = "torch.optim has no Lion"
 #: options a framework lacks altogether (reported under the table)
 LACKS: dict[str, str] = {"optax": "maximize", "keras": "maximize, RAdam, lr_decay, dampening"}
-DTYPES: dict[str, str] = {"torch": "float64", "optax": "float64", "keras": "float32"}
-TOLERANCE: dict[str, float] = {"float64": 1e-12, "float32": 1e-5}
+#: every case runs in both
+DTYPES: tuple[str, ...] = ("float32", "float64")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One comparison of a framework's optimizer with another run of the same case.
+
+    ``path`` says which code runs: for torch ``"plain"`` / ``"fast"`` (adamlab.torch with ``fast=False`` /
+    ``True``) or ``"foreach"`` (torch.optim's own ``foreach=True``), each against torch.optim's default CPU path
+    (the for-loop); ``"jit"`` for optax; the Keras backend (``"torch"``, ``"jax"``) for Keras. A ``reference``
+    pair compares the framework with itself (no adamlab code): it is reported, never required to be identical.
+    """
+
+    framework: str
+    path: str
+    label: str
+    reference: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}/{self.path}"
+
+
+PAIRS: tuple[Pair, ...] = (
+    Pair("torch", "plain", "adamlab.torch (plain path) vs torch.optim"),
+    Pair("torch", "fast", "adamlab.torch (fast path) vs torch.optim"),
+    Pair("torch", "foreach", "torch.optim foreach vs its for-loop [reference]", reference=True),
+    Pair("optax", "jit", "adamlab.optax vs optax, under jax.jit"),
+    Pair("keras", "torch", "adamlab.keras vs Keras 3, torch backend"),
+    Pair("keras", "jax", "adamlab.keras vs Keras 3, jax backend"),
+)
 
 
 @dataclasses.dataclass(frozen=True)

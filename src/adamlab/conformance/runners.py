@@ -1,26 +1,45 @@
-"""Run one case twice, with the framework's own optimizer and with adamlab's face for it, on the same problem.
+"""Run one case along one code path and return the trajectory, for the framework's run and for adamlab's.
 
-Each runner returns the final parameters (NumPy). Gradients come from :func:`problems.gradient` on each
-run's own parameters, negated for ``maximize`` cases (so those still descend the loss). Frameworks are
-imported inside the runners only.
+Each runner returns the parameters of the chaotic problem (:mod:`.problems`) after every step, as a NumPy array of
+shape ``(steps, 64)`` in the run's dtype. Gradients come from :func:`problems.gradient` on each run's own
+parameters, negated for ``maximize`` cases (so those still descend the loss). Frameworks are imported inside the
+runners only.
+
+Keras runs on the backend its process is configured with; the other backend runs in a fresh process
+(``python -m adamlab.conformance.runners``, :func:`keras_in_subprocess`), since Keras picks its backend once
+per process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
-from collections.abc import Iterator
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from adamlab.conformance.cases import Case, Schedule
-from adamlab.conformance.problems import Problem, gradient
+from adamlab.conformance.cases import Case, Schedule, cases
+from adamlab.conformance.problems import Problem, flatten, gradient
+
+#: the import each Keras backend needs
+KERAS_BACKENDS: dict[str, str] = {"torch": "torch", "jax": "jax"}
 
 
-def run_torch(case: Case, problem: Problem, ours: bool) -> list[np.ndarray]:
-    """torch.optim vs adamlab.torch in float64."""
+# --- torch -------------------------------------------------------------------------------------------------
+
+
+def run_torch(case: Case, problem: Problem, dtype: str, path: str) -> np.ndarray:
+    """``path``: ``"torch"`` (torch.optim, its default CPU path: the for-loop), ``"foreach"`` (torch.optim with
+    ``foreach=True``), ``"plain"`` / ``"fast"`` (adamlab.torch with ``fast=False`` / ``True``).
+
+    Two param groups, the second with half the learning rate, as a model with per-group settings."""
     import torch
 
     import adamlab.torch
@@ -29,50 +48,46 @@ def run_torch(case: Case, problem: Problem, ours: bool) -> list[np.ndarray]:
     schedule = options.get("lr") if isinstance(options.get("lr"), Schedule) else None
     if schedule is not None:
         options["lr"] = schedule.lr
+    lr = options["lr"]  # every torch case sets it (the second group gets half)
     sign = -1.0 if case.maximize else 1.0
-    with _torch_default_float64():  # torch.optim.NAdam keeps mu_product in the default dtype
-        params = [torch.nn.Parameter(torch.from_numpy(p)) for p in problem.initial()]
-        opt = getattr(adamlab.torch if ours else torch.optim, case.alias)(params, **options)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, schedule.rate) if schedule else None
-        for t in range(problem.steps):
-            grads = gradient([p.detach().numpy() for p in params], t, problem.data)
-            for p, g in zip(params, grads, strict=True):
-                p.grad = torch.from_numpy(sign * np.asarray(g))
-            opt.step()
-            if scheduler is not None:
-                scheduler.step()
-        return [p.detach().numpy().copy() for p in params]
+    params = [torch.nn.Parameter(torch.from_numpy(p)) for p in problem.initial(dtype)]
+    groups = [{"params": [params[0]]}, {"params": [params[1]], "lr": lr * 0.5}]
+    if path in ("torch", "foreach"):
+        extra = {"foreach": True} if path == "foreach" else {}
+        opt = getattr(torch.optim, case.alias)(groups, **options, **extra)
+    else:
+        opt = getattr(adamlab.torch, case.alias)(groups, **options, fast=path == "fast")
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, schedule.rate) if schedule else None
+    q = problem.matrix(dtype)
+    path = []
+    for _ in range(problem.steps):
+        grads = gradient([p.detach().numpy() for p in params], q)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = torch.from_numpy(np.ascontiguousarray(sign * g).astype(dtype))
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        path.append(flatten([p.detach().numpy() for p in params]))
+    return np.stack(path)
 
 
-@contextlib.contextmanager
-def _torch_default_float64() -> Iterator[None]:
-    import torch
-
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
+# --- optax -------------------------------------------------------------------------------------------------
 
 
-def x64() -> Any:
-    """A context in which JAX computes in float64 (``jax.enable_x64``; ``jax.experimental`` in older JAX)."""
+def x64(enabled: bool = True) -> Any:
+    """A context in which JAX computes in float64 (``jax.enable_x64``; ``enabled=False``: in its default float32)."""
     import jax
 
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:  # pragma: no cover - JAX < 0.7
-        from jax.experimental import enable_x64 as enable
-    return enable(True)
+    return jax.enable_x64(enabled)
 
 
-def run_optax(case: Case, problem: Problem, ours: bool) -> list[np.ndarray]:
-    """optax vs adamlab.optax in float64 (``jax_enable_x64``), the whole run one jitted ``lax.scan``."""
-    with x64():
-        return [np.asarray(p) for p in _optax_trajectory(case, problem, ours)]
+def run_optax(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarray:
+    """optax (or adamlab.optax), the whole run one jitted ``lax.scan``; float64 in ``jax.enable_x64``."""
+    with x64(dtype == "float64"):
+        return np.asarray(_optax_trajectory(case, problem, dtype, ours))
 
 
-def _optax_trajectory(case: Case, problem: Problem, ours: bool) -> Any:
+def _optax_trajectory(case: Case, problem: Problem, dtype: str, ours: bool) -> Any:
     import jax
     import jax.numpy as jnp
     import optax
@@ -84,35 +99,85 @@ def _optax_trajectory(case: Case, problem: Problem, ours: bool) -> Any:
         s = options["learning_rate"]
         options["learning_rate"] = optax.exponential_decay(s.lr, transition_steps=1, decay_rate=s.rate)
     opt = getattr(adamlab.optax if ours else optax, case.alias)(**options)
-    data = {k: jnp.asarray(v) for k, v in problem.data.items()}
+    q = jnp.asarray(problem.matrix(dtype))
 
-    def body(carry: Any, t: Any) -> Any:
+    def body(carry: Any, _: Any) -> Any:
         params, state = carry
-        updates, state = opt.update(gradient(params, t, data), state, params)
-        return (optax.apply_updates(params, updates), state), None
+        updates, state = opt.update(gradient(params, q), state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, state), jnp.concatenate([p.reshape(-1) for p in params])
 
     @jax.jit
     def run(params: Any) -> Any:
-        (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(problem.steps))
-        return params
+        _, path = jax.lax.scan(body, (params, opt.init(params)), None, length=problem.steps)
+        return path
 
-    return run([jnp.asarray(p) for p in problem.initial()])
+    return run([jnp.asarray(p) for p in problem.initial(dtype)])
 
 
-def run_keras(case: Case, problem: Problem, ours: bool) -> list[np.ndarray]:
-    """keras.optimizers vs adamlab.keras in float32 (Keras variables and arithmetic)."""
+# --- Keras -------------------------------------------------------------------------------------------------
+
+
+def run_keras(case: Case, problem: Problem, dtype: str, ours: bool) -> np.ndarray:
+    """keras.optimizers (or adamlab.keras) on this process's Keras backend: ``apply_gradients`` each step."""
     keras, face = _keras()
     options = dict(case.options)
     if isinstance(options.get("learning_rate"), Schedule):
         s = options["learning_rate"]
         options["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(s.lr, 1, s.rate)
     opt = getattr(face if ours else keras.optimizers, case.alias)(**options)
-    variables = [keras.Variable(p) for p in problem.initial(np.float32)]
-    data32 = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in problem.data.items()}
-    for t in range(problem.steps):
-        grads = gradient([_numpy(v) for v in variables], t, data32)
-        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], variables, strict=True))
-    return [_numpy(v).copy() for v in variables]
+    variables = [keras.Variable(p, dtype=dtype) for p in problem.initial(dtype)]
+    q = problem.matrix(dtype)
+    path = []
+    for _ in range(problem.steps):
+        grads = gradient([_numpy(v) for v in variables], q)
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g, dtype=dtype) for g in grads], variables, strict=True))
+        path.append(flatten([_numpy(v) for v in variables]))
+    return np.stack(path)
+
+
+def keras_backend() -> str:
+    """The backend Keras uses (or will use) in this process."""
+    keras, _ = _keras()
+    return keras.backend.backend()
+
+
+def keras_in_subprocess(backend: str, seed: int, steps: int, optimizers: tuple[str, ...]) -> dict[str, Any]:
+    """Run every Keras case of ``optimizers`` on ``backend`` in a fresh process.
+
+    Returns ``{f"{index}:{dtype}:{ours|keras}": final parameters}`` (index into ``cases("keras", seed)``), or
+    ``{"error": message}`` when the process failed.
+    """
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    if backend == "jax":
+        env["JAX_ENABLE_X64"] = "1"  # float64 variables (float32 runs are the same with it on)
+    source = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([source, *filter(None, [env.get("PYTHONPATH")])])
+    with tempfile.TemporaryDirectory() as where:
+        out = Path(where) / "keras.npz"
+        command = [sys.executable, "-m", "adamlab.conformance.runners", str(seed), str(steps), ",".join(optimizers),
+                   str(out)]  # fmt: skip
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0 or not out.exists():
+            lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+            return {"error": f"the Keras {backend} process failed: {lines[-1] if lines else proc.returncode}"}
+        with np.load(out) as data:
+            return {key: data[key].copy() for key in data.files}
+
+
+def _keras_worker(seed: int, steps: int, optimizers: tuple[str, ...], out: str) -> None:
+    from adamlab.conformance.cases import DTYPES
+
+    problem = Problem(seed, steps)
+    results: dict[str, np.ndarray] = {}
+    for index, case in enumerate(cases("keras", seed)):
+        if case.optimizer not in optimizers:
+            continue
+        for dtype in DTYPES:
+            results[f"{index}:{dtype}:keras"] = run_keras(case, problem, dtype, ours=False)
+            results[f"{index}:{dtype}:ours"] = run_keras(case, problem, dtype, ours=True)
+    np.savez(out, **results)
+    print(json.dumps({"backend": keras_backend(), "results": len(results)}))
 
 
 def _numpy(variable: Any) -> np.ndarray:
@@ -127,4 +192,11 @@ def _keras() -> tuple[Any, Any]:
     return importlib.import_module("keras"), face
 
 
-RUNNERS = {"torch": run_torch, "optax": run_optax, "keras": run_keras}
+def backend_installed(backend: str) -> bool:
+    return importlib.util.find_spec(KERAS_BACKENDS[backend]) is not None
+
+
+__all__ = ["backend_installed", "keras_backend", "keras_in_subprocess", "run_keras", "run_optax", "run_torch", "x64"]
+
+if __name__ == "__main__":  # the Keras worker: python -m adamlab.conformance.runners SEED STEPS OPTIMIZERS OUT
+    _keras_worker(int(sys.argv[1]), int(sys.argv[2]), tuple(sys.argv[3].split(",")), sys.argv[4])

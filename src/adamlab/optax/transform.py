@@ -22,7 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from adamlab.ops import ops_for
 from adamlab.rules import Rule
+from adamlab.rules.base import Increment
 
 Schedule = Callable[[jax.Array], jax.Array]
 
@@ -233,6 +235,9 @@ def _functions(rule: Rule, layout: Layout) -> tuple[Callable, Callable]:
         plain_rule = dataclasses.replace(no_decay, lr=step_rule.lr) if step_rule is not rule else no_decay
         decays = _mask_flags(layout.mask, updates, treedef, len(grads))
 
+        # optax computes each step's scalars (bias corrections ...) once for the whole tree; so does the face
+        # when they depend on t alone, so that XLA sees the same graph (and rounds the same) as optax's
+        shared = step_rule.coefficients(t, {}) if not step_rule.layout().of_kind("scalar") else None
         new_updates, new_states = [], []
         for j, (g, p, decay) in enumerate(zip(grads, leaves, decays, strict=True)):
             leaf_rule = step_rule if decay else plain_rule
@@ -243,7 +248,10 @@ def _functions(rule: Rule, layout: Layout) -> tuple[Callable, Callable]:
                 if _has_decay(leaf_rule):
                     raise ValueError("this optimizer has weight decay: pass params to update()")
                 p = jnp.zeros_like(g)  # θ enters the rules only through weight decay
-            u, new_s = leaf_rule.increment(p, g, s, t)  # optax's update: θ' = θ + u
+            if shared is None:
+                u, new_s = leaf_rule.increment(p, g, s, t)  # optax's update: θ' = θ + u
+            else:
+                u, new_s = _increment(leaf_rule, shared, p, g, s)
             new_updates.append(jnp.asarray(-u if layout.ascend else u, dtype=g.dtype))
             new_states.append({k: jnp.asarray(v, dtype=s[k].dtype) for k, v in new_s.items()})
 
@@ -253,6 +261,12 @@ def _functions(rule: Rule, layout: Layout) -> tuple[Callable, Callable]:
         return treedef.unflatten(new_updates), _shape(layout, stages)
 
     return init_fn, update_fn
+
+
+def _increment(rule: Rule, k: dict[str, Any], param: Any, grad: Any, state: dict[str, Any]) -> tuple[Any, Any]:
+    """:meth:`Rule.increment` with this step's coefficients ``k`` already computed (a rule without scalar state)."""
+    new_param, new_state = rule.update(ops_for(param), k, param, grad, state)
+    return (new_param.delta if isinstance(new_param, Increment) else new_param - param), new_state
 
 
 def _shape(layout: Layout, stages: list[Any]) -> Any:

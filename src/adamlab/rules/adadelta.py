@@ -12,12 +12,14 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
+    like_step,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema_square, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +63,11 @@ class Adadelta(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd, rho = self.lr, self.weight_decay, self.rho
-        return {"rho": rho, "w": 1 - rho, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": 1 - lr * wd, "eps": self.eps}
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
+        k = {"rho": rho, "w": 1 - rho, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": keep, "eps": self.eps}
+        if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
+            k["lr_t"] = like_step(lr, t)
+        return k
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
@@ -71,6 +77,8 @@ class Adadelta(Rule):
                 param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+        if order == "keras":
+            return self._keras_step(ops, k, param, g, state)
         s = ema_square(ops, order, state["square_avg"], g, k["rho"], k["w"])
         if order == "torch":  # delta = √(a + ε).div_(√(s + ε)).mul_(g); param.add_(delta, alpha=−lr)
             delta = ops.sqrt(state["acc_delta"] + k["eps"]) / ops.sqrt(s + k["eps"]) * g
@@ -78,4 +86,21 @@ class Adadelta(Rule):
             return ops.axpy(param, delta, k["neg_lr"]), {"square_avg": s, "acc_delta": a}
         delta = ops.sqrt(state["acc_delta"] + k["eps"]) / ops.sqrt(s + k["eps"]) * g
         a = ema_square(ops, order, state["acc_delta"], delta, k["rho"], k["w"])
+        if order == "optax":  # scale_by_adadelta, then scale_by_learning_rate: u = −lr·Δ
+            return apply_increment(param, scale_by_learning_rate(k["lr"], delta)), {"square_avg": s, "acc_delta": a}
         return param - k["lr"] * delta, {"square_avg": s, "acc_delta": a}
+
+    def _keras_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, state: State) -> tuple[Array, State]:
+        """keras.optimizers.Adadelta: ``s ← ρ·s + (1−ρ)·g²``, ``Δ = −(√(a + ε)·g)/√(s + ε)``, ``a ← ρ·a + (1−ρ)·Δ²``,
+        ``θ += lr·Δ``; the torch backend's foreach form ``s.mul_(ρ).add_(g·g, alpha=1−ρ)``, ``Δ = (…)·(−1)``,
+        ``θ.add_(Δ, alpha=lr)``."""
+        rms_a = ops.sqrt(state["acc_delta"] + k["eps"])
+        if ops.name == "torch":
+            s = ops.axpy(state["square_avg"] * k["rho"], g * g, k["w"])
+            delta = ((rms_a * g) / ops.sqrt(s + k["eps"])) * -1
+            a = ops.axpy(state["acc_delta"] * k["rho"], delta * delta, k["w"])
+            return ops.axpy(p, delta, k["lr"]), {"square_avg": s, "acc_delta": a}
+        s = k["rho"] * state["square_avg"] + k["w"] * ops.abs_sq(g)
+        delta = -((rms_a * g) / ops.sqrt(s + k["eps"]))
+        a = k["rho"] * state["acc_delta"] + k["w"] * ops.abs_sq(delta)
+        return p + k["lr_t"] * delta, {"square_avg": s, "acc_delta": a}

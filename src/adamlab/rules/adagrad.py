@@ -13,13 +13,15 @@ from adamlab.rules.base import (
     State,
     StateEntry,
     StateLayout,
+    apply_increment,
     cast_like,
     check_flag,
     check_number,
     guard_zero,
+    like_step,
     nonzero,
 )
-from adamlab.rules.moments import decay_weights, l2_gradient
+from adamlab.rules.moments import decay_weights, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +91,11 @@ class Adagrad(Rule):
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd = self.lr, self.weight_decay
         clr = lr / (1 + (t - 1) * self.lr_decay)
-        return {"wd": wd, "lr": lr, "keep": 1 - lr * wd, "eps": self.eps, "clr": clr, "neg_clr": -clr}
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
+        k = {"wd": wd, "lr": lr, "keep": keep, "eps": self.eps, "clr": clr, "neg_clr": -clr}
+        if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
+            k["lr_t"] = like_step(lr, t)
+        return k
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
@@ -103,6 +109,18 @@ class Adagrad(Rule):
             s = ops.addcmul(state["sum"], g, g, 1)
             denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
             return ops.addcdiv(param, g, guard_zero(ops, denom, self.eps), k["neg_clr"]), {"sum": s}
+        if order == "keras" and self.eps_in_sqrt and not nonzero(self.lr_decay):
+            # keras.optimizers.Adagrad: s ← s + g²; θ −= (lr·g)/√(s + ε) (torch backend: θ.add_((g·lr)/…, alpha=−1))
+            s = state["sum"] + ops.abs_sq(g)
+            denom = guard_zero(ops, ops.sqrt(s + k["eps"]), self.eps)
+            if ops.name == "torch":
+                return ops.axpy(param, (g * k["lr_t"]) / denom, -1), {"sum": s}
+            return param - (k["lr_t"] * g) / denom, {"sum": s}
+        if order == "optax" and self.eps_in_sqrt:
+            # optax.scale_by_rss: s ← |g|² + s; u = where(s > 0, rsqrt(s + ε), 0)·g; then u·(−lr)
+            s = ops.abs_sq(g) + state["sum"]
+            scaled = ops.where(s > 0, 1 / ops.sqrt(s + k["eps"]), 0.0) * g
+            return apply_increment(param, scale_by_learning_rate(k["clr"], scaled)), {"sum": s}
         s = state["sum"] + ops.abs_sq(g)
         denom = ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else ops.sqrt(s) + k["eps"]
         return param - cast_like(k["clr"], g) * g / guard_zero(ops, denom, self.eps), {"sum": s}

@@ -24,7 +24,16 @@ from adamlab.rules.base import (
     per_element,
     scalar_sqrt,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import (
+    decay_weights,
+    ema,
+    ema_square,
+    keras_keep,
+    keras_power,
+    l2_gradient,
+    next_step,
+    scale_by_learning_rate,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,16 +141,16 @@ class Adam(Rule):
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
-        k["keep"] = 1 - lr * wd  # torch's decoupled decay θ·(1 − lr·λ)
+        k["keep"] = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd  # decoupled decay θ·(1 − lr·λ)
         k["eps_root"] = self.eps_root
         if self.preset == "keras":  # Keras: β^t, α in the variable's dtype (t arrives as a 0-d array of it)
-            b1_power, b2_power = like_step(b1, t) ** t, like_step(b2, t) ** t
+            b1_power, b2_power = keras_power(b1, t), keras_power(b2, t)
             bc1, bc2 = (1 - b1_power, 1 - b2_power) if self.bias_correction else (1.0, 1.0)
             k["alpha"] = like_step(lr, t) * scalar_sqrt(bc2) / bc1
         else:  # host float64 (torch, paper), or arrays at the count's precision (optax under jit)
             bc1, bc2 = (1 - b1**t, 1 - b2**t) if self.bias_correction else (1.0, 1.0)
         k["bc1"], k["bc2"] = bc1, bc2
-        k["bc1_next"] = (1 - b1 ** (t + 1)) if self.bias_correction else 1.0
+        k["bc1_next"] = (1 - b1 ** next_step(t)) if self.bias_correction else 1.0
         if self.preset == "torch":
             k["neg_step_size"] = -(lr / bc1)
             k["bc2_sqrt"] = bc2**0.5
@@ -223,7 +232,7 @@ class Adam(Rule):
             u = m_hat / guard_zero(ops, ops.sqrt(v_hat + k["eps_root"]) + k["eps"], self.eps)
         if decoupled:
             u = u + k["wd"] * p
-        return apply_increment(p, -k["lr"] * u)
+        return apply_increment(p, scale_by_learning_rate(k["lr"], u))
 
     def _paper_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, corrected: bool) -> Array:
         """Algorithm 1: θ ← θ − α·m̂/(√v̂ + ε) (or the ε̂ form α_t·m/(√v + ε̂))."""

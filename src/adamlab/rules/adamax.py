@@ -12,15 +12,17 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     cast_like,
     check_betas,
     check_flag,
     check_number,
     guard_zero,
+    like_step,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema, l2_gradient
+from adamlab.rules.moments import decay_weights, ema, keras_keep, keras_power, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,26 +89,43 @@ class Adamax(Rule):
     def coefficients(self, t: Any, state: State) -> Coefficients:
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
-        clr = lr / (1 - b1**t)  # torch: lr / bias_correction
-        return {"b1": b1, "w1": 1 - b1, "b2": b2, "eps": self.eps, "wd": wd, "lr": lr, "keep": 1 - lr * wd,
-                "clr": clr, "neg_clr": -clr}  # fmt: skip
+        if self.preset == "keras":  # Keras: β1^t and lr in the variable's dtype (t arrives as a 0-d array of it)
+            bc1, keep, lr_t = 1 - keras_power(b1, t), keras_keep(lr, wd, t), like_step(lr, t)
+        else:
+            bc1, keep, lr_t = 1 - b1**t, 1 - lr * wd, lr
+        clr = lr / bc1  # torch: lr / bias_correction
+        return {"b1": b1, "w1": 1 - b1, "b2": b2, "eps": self.eps, "wd": wd, "lr": lr, "keep": keep, "lr_t": lr_t,
+                "bc1": bc1, "clr": clr, "neg_clr": -clr}  # fmt: skip
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
+        decoupled = nonzero(self.weight_decay) and self.decoupled_weight_decay
         if nonzero(self.weight_decay):
-            if self.decoupled_weight_decay:
-                param = decay_weights(ops, order, param, k)
-            else:
+            if not self.decoupled_weight_decay:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+            elif order != "optax":  # optax adds λθ to the update instead (adamaxw, below)
+                param = decay_weights(ops, order, param, k)
         m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
         scaled = state["exp_inf"] * k["b2"] if order == "torch" else k["b2"] * state["exp_inf"]
-        if self.eps_in_max:  # u = max(β2·u, |g| + ε), the denominator itself
-            u = denom = ops.maximum(scaled, ops.abs(g) + k["eps"])
+        if self.eps_in_max:  # u = max(β2·u, |g| + ε), the denominator itself (optax: max(|g| + ε, β2·u))
+            u = denom = ops.maximum(ops.abs(g) + k["eps"], scaled) if order == "optax" else ops.maximum(
+                scaled, ops.abs(g) + k["eps"]
+            )
         else:  # u = max(β2·u, |g|), divided by u + ε
             u = ops.maximum(scaled, ops.abs(g))
             denom = u + k["eps"]
         denom = guard_zero(ops, denom, self.eps)
+        new_state = {"exp_avg": m, "exp_inf": u}
         if order == "torch":  # param.addcdiv_(exp_avg, exp_inf, value=-clr)
-            return ops.addcdiv(param, m, denom, k["neg_clr"]), {"exp_avg": m, "exp_inf": u}
-        return param - (cast_like(k["clr"], m) * m) / denom, {"exp_avg": m, "exp_inf": u}
+            return ops.addcdiv(param, m, denom, k["neg_clr"]), new_state
+        if order == "optax":  # scale_by_adamax: (m / bc1) / u; [add_decayed_weights: + λθ]; scale: −lr·(…)
+            step = (m / cast_like(k["bc1"], m)) / denom
+            if decoupled:
+                step = step + k["wd"] * param
+            return apply_increment(param, scale_by_learning_rate(k["lr"], step)), new_state
+        if order == "keras":  # θ −= (lr·m)/((1−β1^t)·(u + ε)); torch backend: θ.add_((m·lr)/((u + ε)·(1−β1^t)), α=−1)
+            if ops.name == "torch":
+                return ops.axpy(param, (m * k["lr_t"]) / (denom * k["bc1"]), -1), new_state
+            return param - (k["lr_t"] * m) / (k["bc1"] * denom), new_state
+        return param - (cast_like(k["clr"], m) * m) / denom, new_state

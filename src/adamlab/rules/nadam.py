@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.ops import Ops
+from adamlab.ops import Ops, ops_for
 from adamlab.rules.base import (
     Array,
     Coefficients,
@@ -15,16 +15,27 @@ from adamlab.rules.base import (
     State,
     StateEntry,
     StateLayout,
+    apply_increment,
     cast_like,
     check_betas,
     check_flag,
     check_number,
     guard_zero,
     is_host_step,
+    like_step,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import (
+    decay_weights,
+    ema,
+    ema_square,
+    keras_keep,
+    keras_power,
+    l2_gradient,
+    next_step,
+    scale_by_learning_rate,
+)
 
 
 def nesterov_moment(m: Array, g: Array, mu: Any, mu_next: Any, bc: Any, bc_next: Any) -> Array:
@@ -119,6 +130,8 @@ class NAdam(Rule):
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "eps": self.eps, "wd": wd, "lr": lr}
         k["keep"] = 1 - lr * wd
         k["bc2"] = 1 - b2**t
+        if self.preset == "keras" and self.momentum_schedule and not is_host_step(t):
+            return {**k, **self._keras_coefficients(t, state)}
         if self.momentum_schedule:  # μ_t, μ_{t+1}; Π_t is carried in the state (a 0-d array of its own dtype)
             psi = self.momentum_decay
             mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
@@ -135,19 +148,47 @@ class NAdam(Rule):
                 bc, bc_next = 1 - wide, 1 - wide * cast_like(mu_next, wide)
         else:  # constant μ = β1: Π_t = β1^t (optax's nadam)
             mu = mu_next = b1
-            bc, bc_next = 1 - b1**t, 1 - b1 ** (t + 1)
+            bc, bc_next = 1 - b1**t, 1 - b1 ** next_step(t)
         k.update(mu=mu, mu_next=mu_next, bc=bc, bc_next=bc_next)
         # torch's two addcdiv_ values: −lr·(1−μ)/(1−Π_t) on g, −lr·μ_{t+1}/(1−Π_{t+1}) on m
         k["g_value"] = -lr * (1.0 - mu) / bc
         k["m_value"] = (-lr * mu_next) / bc_next
         return k
 
+    def _keras_coefficients(self, t: Any, state: State) -> Coefficients:
+        """keras.optimizers.Nadam's scalars, in the variable's dtype (t is a 0-d array of it, as Keras's count).
+
+        μ_t = β1·(1 − ½·0.96^t) and μ_{t+1} with β1 and 0.96 cast to the dtype. Keras updates its one Π once per
+        step before the variables, as ``(Π·β1)·(1 − ½·0.96^t)`` on the jax and tensorflow backends and as
+        ``Π·μ_t`` on the torch backend (``torch_nadam.py``); here each variable carries its own copy of Π.
+        """
+        b1, b2 = self.betas
+        psi = self.momentum_decay
+        beta1 = like_step(b1, t)
+        power, power_next = (t, next_step(t)) if psi == 1 else (t * psi, next_step(t) * psi)
+        mu = beta1 * (1.0 - 0.5 * keras_power(0.96, power))
+        mu_next = beta1 * (1.0 - 0.5 * keras_power(0.96, power_next))
+        prior = state["mu_product"]
+        on_torch = ops_for(t).name == "torch"
+        product = prior * mu if on_torch else prior * b1 * (1.0 - 0.5 * keras_power(0.96, power))
+        product_next = product * mu_next
+        lr = like_step(self.lr, t)
+        beta2 = like_step(b2, t)
+        # the backend-neutral update_step weighs g by 1 − β1 and g² by 1 − β2 of the cast betas (the torch
+        # backend by 1 − β of the Python floats)
+        weights = {} if on_torch else {"w1": 1 - beta1, "w2": 1 - beta2}
+        return {**weights, "mu": mu, "mu_next": mu_next, "mu_product": product, "bc": 1 - product,
+                "bc_next": 1 - product_next, "bc2": 1 - keras_power(b2, t), "lr_t": lr,
+                "keep": keras_keep(self.lr, self.weight_decay, t), "g_value": 0.0, "m_value": 0.0}  # fmt: skip
+
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
+        param_in = param
         if nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
-                param = decay_weights(ops, order, param, k)
+                if not (order == "optax" and not self.momentum_schedule):  # optax.nadamw adds λθ to u (below)
+                    param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
         m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
@@ -156,7 +197,17 @@ class NAdam(Rule):
         if order == "torch":  # torch.optim.NAdam's for-loop path
             denom = guard_zero(ops, ops.sqrt(v / k["bc2"]) + k["eps"], self.eps)
             return ops.addcdiv(ops.addcdiv(param, g, denom, k["g_value"]), m, denom, k["m_value"]), new_state
+        if order == "optax" and not self.momentum_schedule:  # optax.nadam = adam(nesterov=True), then −lr·u
+            m_hat = k["b1"] * (m / cast_like(k["bc_next"], m)) + k["w1"] * (g / cast_like(k["bc"], g))
+            denom = guard_zero(ops, ops.sqrt(v / cast_like(k["bc2"], v) + 0.0) + k["eps"], self.eps)
+            u = m_hat / denom
+            if nonzero(self.weight_decay) and self.decoupled_weight_decay:  # optax.nadamw
+                u = u + k["wd"] * param_in
+            return apply_increment(param, scale_by_learning_rate(k["lr"], u)), new_state
         m_bar = nesterov_moment(m, g, cast_like(k["mu"], m), cast_like(k["mu_next"], m),
                                 cast_like(k["bc"], m), cast_like(k["bc_next"], m))  # fmt: skip
-        denom = ops.sqrt(v / cast_like(k["bc2"], v)) + k["eps"]
-        return param - k["lr"] * m_bar / guard_zero(ops, denom, self.eps), new_state
+        denom = guard_zero(ops, ops.sqrt(v / cast_like(k["bc2"], v)) + k["eps"], self.eps)
+        if order == "keras" and "lr_t" in k:  # θ −= (m̂·lr)/(√v̂ + ε); torch backend: θ.add_(…, alpha=−1)
+            step = (m_bar * k["lr_t"]) / denom
+            return (ops.axpy(param, step, -1) if ops.name == "torch" else param - step), new_state
+        return param - k["lr"] * m_bar / denom, new_state

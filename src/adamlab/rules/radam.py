@@ -12,6 +12,7 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     cast_like,
     check_betas,
     check_flag,
@@ -22,7 +23,7 @@ from adamlab.rules.base import (
     per_element,
     scalar_sqrt,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient, next_step, scale_by_learning_rate
 from adamlab.rules.nadam import nesterov_moment
 
 
@@ -114,10 +115,12 @@ class RAdam(Rule):
         k["keep"] = 1 - lr * wd
         k["eps_root"] = self.eps_root
         bc1, bc2 = 1 - b1**t, 1 - b2**t
-        k.update(bc1=bc1, bc2=bc2, bc1_next=1 - b1 ** (t + 1), bc2_sqrt=bc2**0.5)
+        k.update(bc1=bc1, bc2=bc2, bc1_next=1 - b1 ** next_step(t), bc2_sqrt=bc2**0.5)
         # ρ_t in the step's own precision (host float64, or the traced count's float type), as torch and optax
+        # (optax: b2t = b2**count; ρ_∞ − 2·count·b2t/(1 − b2t), its own 1 − β2^t)
         rho_inf = 2 / (1 - b2) - 1
-        rho = rho_inf - 2 * t * (b2**t) / bc2
+        b2t = b2**t
+        rho = rho_inf - 2 * t * b2t / (1 - b2t)
         rectify = rho >= self.threshold if self.threshold_inclusive else rho > self.threshold
         r_squared = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
         if is_host_step(t):
@@ -133,14 +136,17 @@ class RAdam(Rule):
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
         g = -grad if self.maximize else grad
+        decoupled = nonzero(self.weight_decay) and self.decoupled_weight_decay
         if nonzero(self.weight_decay):
-            if self.decoupled_weight_decay:
-                param = decay_weights(ops, order, param, k)
-            else:
+            if not self.decoupled_weight_decay:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+            elif order != "optax":  # optax adds λθ to the update instead (below)
+                param = decay_weights(ops, order, param, k)
         m = ema(ops, order, state["exp_avg"], g, k["b1"], k["w1"])
         v = ema_square(ops, order, state["exp_avg_sq"], g, k["b2"], k["w2"])
         new_state = {"exp_avg": m, "exp_avg_sq": v}
+        if order == "optax":
+            return self._optax_step(ops, k, param, g, m, v, decoupled), new_state
         if self.nesterov:
             m_hat = nesterov_moment(m, g, k["b1"], k["b1"], cast_like(k["bc1"], m), cast_like(k["bc1_next"], m))
         else:
@@ -156,3 +162,21 @@ class RAdam(Rule):
             denom = ops.sqrt(v / cast_like(k["bc2"], v) + k["eps_root"]) + k["eps"]
         rectified = param - cast_like(k["scale"], param) * m_hat / guard_zero(ops, denom, self.eps)
         return ops.select(k["rectify"], rectified, param - k["lr"] * m_hat), new_state
+
+    def _optax_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, m: Array, v: Array, decoupled: bool) -> Any:
+        """optax.scale_by_radam, then scale_by_learning_rate: u = −lr·where(ρ_t ≥ 5, r·m̂/(√(v̂+ε_r)+ε), m̂)."""
+        if self.nesterov:  # b1·m/(1−β1^(t+1)) + (1−β1)·g/(1−β1^t), each moment bias-corrected first
+            m_hat = k["b1"] * (m / cast_like(k["bc1_next"], m)) + k["w1"] * (g / cast_like(k["bc1"], g))
+        else:
+            m_hat = m / cast_like(k["bc1"], m)
+        v_hat = v / cast_like(k["bc2"], v)
+        if self.eps_hat:  # the ε̂ form in optax's operations
+            denom = guard_zero(ops, ops.sqrt(v + k["eps_root"]) + k["eps"], self.eps)
+            rectified = cast_like(k["rect"], m_hat) * m_hat * cast_like(k["bc2_sqrt"], m_hat) / denom
+        else:
+            denom = guard_zero(ops, ops.sqrt(v_hat + k["eps_root"]) + k["eps"], self.eps)
+            rectified = cast_like(k["rect"], m_hat) * m_hat / denom
+        u = ops.select(k["rectify"], rectified, m_hat)
+        if decoupled:
+            u = u + k["wd"] * p
+        return apply_increment(p, scale_by_learning_rate(k["lr"], u))

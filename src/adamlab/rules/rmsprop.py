@@ -12,14 +12,16 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
     guard_zero,
+    like_step,
     nonzero,
     per_element,
     positive,
 )
-from adamlab.rules.moments import decay_weights, ema, ema_square, l2_gradient
+from adamlab.rules.moments import decay_weights, ema, ema_square, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +99,12 @@ class RMSprop(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd, a = self.lr, self.weight_decay, self.alpha
-        return {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": 1 - lr * wd, "eps": self.eps,
-                "mu": self.momentum}  # fmt: skip
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
+        k = {"a": a, "w": 1 - a, "wd": wd, "lr": lr, "neg_lr": -lr, "keep": keep, "eps": self.eps,
+             "mu": self.momentum}  # fmt: skip
+        if self.preset == "keras":  # Keras casts lr to the variable's dtype (t's, when t is an array)
+            k["lr_t"] = like_step(lr, t)
+        return k
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
@@ -108,8 +114,12 @@ class RMSprop(Rule):
                 param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+        if order == "keras" and self.eps_in_sqrt and self.lr_in_momentum:
+            return self._keras_step(ops, k, param, g, state)
         s = ema_square(ops, order, state["square_avg"], g, k["a"], k["w"])
         new_state = {"square_avg": s}
+        if order == "optax" and self.lr_in_momentum:
+            return self._optax_step(ops, k, param, g, s, state, new_state), new_state
         if self.centered:
             g_avg = new_state["grad_avg"] = ema(ops, order, state["grad_avg"], g, k["a"], k["w"])
             s = ops.addcmul(s, g_avg, g_avg, -1) if order == "torch" else s - ops.abs_sq(g_avg)
@@ -126,3 +136,48 @@ class RMSprop(Rule):
         if positive(self.momentum):
             direction = new_state["momentum_buffer"] = k["mu"] * state["momentum_buffer"] + direction
         return param - (direction if self.lr_in_momentum else k["lr"] * direction), new_state
+
+    def _optax_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, s: Array, state: State, new: State) -> Any:
+        """optax.rmsprop: scale_by_rms (or scale_by_stddev), scale_by_learning_rate, then trace(μ).
+
+        ``u = −lr·(rsqrt(s + ε)·g)`` (``1/(√s + ε)`` without ``eps_in_sqrt``; ``s − ḡ²`` when centered), and with
+        momentum optax's trace ``τ ← u + μ·τ`` holds lr-scaled steps with optax's sign: the rule's buffer is −τ.
+        """
+        if self.centered:
+            g_avg = new["grad_avg"] = ema(ops, "optax", state["grad_avg"], g, k["a"], k["w"])
+            s = s - ops.abs_sq(g_avg)
+        scaling = 1 / ops.sqrt(s + k["eps"]) if self.eps_in_sqrt else 1 / (ops.sqrt(s) + k["eps"])
+        u = scale_by_learning_rate(k["lr"], scaling * g)
+        if positive(self.momentum):
+            trace = u + k["mu"] * -state["momentum_buffer"]
+            new["momentum_buffer"] = -trace
+            u = trace
+        return apply_increment(p, u)
+
+    def _keras_step(self, ops: Ops, k: Coefficients, p: Array, g: Array, state: State) -> tuple[Array, State]:
+        """keras.optimizers.RMSprop: ``s ← ρ·s + (1−ρ)·g²``, ``Δ = (lr·g)/√(s + ε)`` (centered: √((s − ḡ²) + ε)),
+        ``b ← μ·b + Δ``, ``θ −= b`` (or Δ). The torch backend's foreach form: ``s.mul_(ρ).add_(g·g, alpha=1−ρ)``,
+        ``d = s + ε``, centered ``d.add_(ḡ·ḡ, alpha=−1)`` (so (s + ε) − ḡ²), ``Δ = (g·lr)/√d``,
+        ``θ.add_(b, alpha=−1)``."""
+        torch = ops.name == "torch"
+        new: State = {}
+        if torch:
+            s = new["square_avg"] = ops.axpy(state["square_avg"] * k["a"], g * g, k["w"])
+            denom = s + k["eps"]
+            if self.centered:
+                g_avg = new["grad_avg"] = ops.axpy(state["grad_avg"] * k["a"], g, k["w"])
+                denom = ops.axpy(denom, g_avg * g_avg, -1)
+            step = (g * k["lr_t"]) / guard_zero(ops, ops.sqrt(denom), self.eps)
+        else:
+            s = new["square_avg"] = k["a"] * state["square_avg"] + k["w"] * ops.abs_sq(g)
+            if self.centered:
+                g_avg = new["grad_avg"] = k["a"] * state["grad_avg"] + k["w"] * g
+                denom = s - ops.abs_sq(g_avg) + k["eps"]
+            else:
+                denom = s + k["eps"]
+            step = (k["lr_t"] * g) / guard_zero(ops, ops.sqrt(denom), self.eps)
+        if positive(self.momentum):
+            step = new["momentum_buffer"] = (
+                state["momentum_buffer"] * k["mu"] + step if torch else k["mu"] * state["momentum_buffer"] + step
+            )
+        return (ops.axpy(p, step, -1) if torch else p - step), new

@@ -12,12 +12,14 @@ from adamlab.rules.base import (
     Rule,
     State,
     StateLayout,
+    apply_increment,
     check_flag,
     check_number,
+    like_step,
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights, l2_gradient
+from adamlab.rules.moments import decay_weights, keras_keep, l2_gradient, scale_by_learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +90,12 @@ class SGD(Rule):
 
     def coefficients(self, t: Any, state: State) -> Coefficients:
         lr, wd = self.lr, self.weight_decay
-        return {"lr": lr, "neg_lr": -lr, "wd": wd, "keep": 1 - lr * wd, "mu": self.momentum,
-                "undamped": 1 - self.dampening, "first": t == 1}  # fmt: skip
+        keep = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
+        k = {"lr": lr, "neg_lr": -lr, "wd": wd, "keep": keep, "mu": self.momentum,
+             "undamped": 1 - self.dampening, "first": t == 1}  # fmt: skip
+        if self.preset == "keras":  # Keras casts lr and momentum to the variable's dtype (t's, when t is an array)
+            k.update(lr_t=like_step(lr, t), mu_t=like_step(self.momentum, t))
+        return k
 
     def update(self, ops: Ops, k: Coefficients, param: Array, grad: Array, state: State) -> tuple[Array, State]:
         order = self.preset
@@ -99,8 +105,17 @@ class SGD(Rule):
                 param = decay_weights(ops, order, param, k)
             else:
                 g = l2_gradient(ops, order, g, param, k["wd"])
+        if order == "keras" and self.lr_in_momentum and not nonzero(self.dampening):
+            return self._keras_step(ops, k, param, g, state)
         if not nonzero(self.momentum):
+            if order == "optax":  # scale_by_learning_rate: u = −lr·g
+                return apply_increment(param, scale_by_learning_rate(k["lr"], g)), {}
             return (ops.axpy(param, g, k["neg_lr"]) if order == "torch" else param - k["lr"] * g), {}
+        if order == "optax" and not self.lr_in_momentum and not nonzero(self.dampening):
+            # optax.trace: b ← g + μ·b; d = g + μ·b (nesterov) or b; then scale_by_learning_rate: u = −lr·d
+            buf = g + k["mu"] * state["momentum_buffer"]
+            direction = g + k["mu"] * buf if self.nesterov else buf
+            return apply_increment(param, scale_by_learning_rate(k["lr"], direction)), {"momentum_buffer": buf}
         if self.lr_in_momentum:  # Keras: the buffer holds lr-scaled steps
             g = k["lr"] * g
         if order == "torch":  # buf = g at the first step, then buf.mul_(μ).add_(g, alpha=1 − dampening)
@@ -115,3 +130,19 @@ class SGD(Rule):
         direction = g + k["mu"] * buf if self.nesterov else buf
         step = direction if self.lr_in_momentum else k["lr"] * direction
         return param - step, {"momentum_buffer": buf}
+
+    def _keras_step(self, ops: Ops, k: Coefficients, param: Array, g: Array, state: State) -> tuple[Array, State]:
+        """keras.optimizers.SGD: Keras's buffer m = −b holds the negated lr-scaled steps, ``m ← m·μ − g·lr`` and
+        ``θ ← θ + m`` (``θ + (m·μ − g·lr)`` with Nesterov); on the torch backend ``m.mul_(μ).add_(g, alpha=−lr)``,
+        ``θ.add_(m)`` (Nesterov: ``θ.add_(g, alpha=−lr).add_(m, alpha=μ)``). Negation is exact, so b = −m is kept."""
+        torch = ops.name == "torch"
+        if not nonzero(self.momentum):
+            return (ops.axpy(param, g, k["neg_lr"]) if torch else param - g * k["lr_t"]), {}
+        m = -state["momentum_buffer"]
+        if torch:
+            m = ops.axpy(m * k["mu"], g, k["neg_lr"])
+            new_param = ops.axpy(ops.axpy(param, g, k["neg_lr"]), m, k["mu"]) if self.nesterov else param + m
+        else:
+            m = m * k["mu_t"] - g * k["lr_t"]
+            new_param = param + (m * k["mu_t"] - g * k["lr_t"]) if self.nesterov else param + m
+        return new_param, {"momentum_buffer": -m}
