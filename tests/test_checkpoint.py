@@ -205,6 +205,7 @@ def test_hyperparameters_must_match_unless_not_strict(adam_checkpoint):
         (lambda c: c["params"][0].update(shape=(-1,)), r"has shape \(-1,\); expected a tuple of integers >= 0"),
         (lambda c: c["params"][0].update(shape=(10**6, 10**6)), "has shape"),  # refused without allocating it
         (lambda c: c["params"][0]["state"].update(exp_avg=np.full(2, np.nan)), "holds NaN or infinite values"),
+        (lambda c: c["params"][0]["state"].update(exp_avg_sq=np.array([1.0, -1e-300])), r"must be >= 0 \(a second m"),
         (lambda c: c["params"][0]["state"].update(exp_avg=np.zeros((10**4, 10**4), np.float32)[:1]), "has shape"),
     ],
 )
@@ -215,6 +216,14 @@ def test_malformed_checkpoints_raise(adam_checkpoint, change, message):
     with pytest.raises(ValueError, match=message):
         adamlab.numpy.import_state(opt, broken)
     assert opt.state is None and opt.t == 0  # nothing was loaded
+
+
+def test_a_negative_first_moment_loads_where_a_negative_second_moment_is_refused(adam_checkpoint):
+    changed = copy.deepcopy(adam_checkpoint)
+    changed["params"][0]["state"]["exp_avg"] = np.array([-1.0, -2.0])  # a first moment may be negative
+    opt = adamlab.numpy.Adam(lr=0.1)
+    adamlab.numpy.import_state(opt, changed)
+    assert opt.state[0]["exp_avg"].tolist() == [-1.0, -2.0]
 
 
 def test_generic_dispatch_and_export_before_any_step():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import adamlab
+from adamlab.registry import OPTIMIZERS as REGISTRY
 from adamlab.rules import ALIASES, OPTIMIZER_NAMES, RULES, make_rule
 
 ALL_RULES = [adamlab.Adam, adamlab.AdamW, adamlab.Adamax, adamlab.SGD, adamlab.Adagrad, adamlab.RMSprop]
@@ -492,3 +493,20 @@ def test_batched_lr_equals_separate_runs(make, kw):
         np.testing.assert_allclose(x[:, k], xk, rtol=1e-13, atol=1e-15)
     # the columns really did run with different step sizes
     assert len({round(float(v), 12) for v in x[0]}) == 4
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda e: e.name)
+def test_entries_declared_nonnegative_are_the_second_moments(entry):
+    """The checkpoint loaders refuse negative values of the entries a rule declares ``nonnegative``: those must
+    stay >= 0 on any run (here random gradients, both signs) and a first moment must not be among them."""
+    options = {"amsgrad": True} if entry.name in ("adam", "adamw") else {}
+    rule = entry.rule(preset="torch", **options, **({"momentum": 0.9} if entry.name == "sgd" else {}))
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal((4, 3))
+    state, declared = rule.init(p), rule.layout().nonnegative
+    assert bool(declared) == (entry.name not in ("sgd", "lion"))  # the two without a second moment
+    assert declared <= set(state) | {"row_var", "col_var", "variance"}
+    assert not declared & {"exp_avg", "momentum_buffer", "grad_avg", "param_avg"}
+    for t in range(1, 6):
+        p, state = rule.step(p, rng.standard_normal((4, 3)), state, t=t)
+        assert all((np.asarray(state[name]) >= 0).all() for name in declared if name in state)

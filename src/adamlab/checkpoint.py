@@ -228,7 +228,8 @@ def _checked_state(entry: dict[str, Any], shape: tuple[int, ...], rule: Rule | A
     saved_shape = entry.get("shape")
     if saved_shape is not None and claimed_shape(saved_shape, label) != shape:
         raise ValueError(f"checkpoint {label} has shape {tuple(saved_shape)}; this optimizer's has shape {shape}")
-    expected = rule.layout().shapes(shape)  # from the declaration: nothing is allocated before the checks
+    layout = rule.layout()
+    expected = layout.shapes(shape)  # from the declaration: nothing is allocated before the checks
     state = entry["state"]
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
@@ -252,6 +253,8 @@ def _checked_state(entry: dict[str, Any], shape: tuple[int, ...], rule: Rule | A
             raise ValueError(f"checkpoint state {key!r} of {label} is not numeric (dtype {array.dtype})")
         if not np.isfinite(array).all():
             raise ValueError(f"checkpoint state {key!r} of {label} holds NaN or infinite values")
+        if key in layout.nonnegative and bool((np.stack([array.real, array.imag]) < 0).any()):
+            raise ValueError(f"checkpoint state {key!r} of {label} must be >= 0 (a second moment); it holds negatives")
         out[key] = array.copy()
     return out
 

@@ -51,7 +51,7 @@ class Adadelta(Rule):
     preset_defaults = {"keras": dict(lr=1e-3, rho=0.95, eps=1e-7, decoupled_weight_decay=True), "optax": {}}
 
     def layout(self) -> StateLayout:
-        return StateLayout(per_element("square_avg", "acc_delta"))
+        return StateLayout(per_element("square_avg", "acc_delta", nonnegative=True))
 
     def validate(self) -> None:
         check_number("lr", self.lr)

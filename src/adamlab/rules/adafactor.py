@@ -208,11 +208,12 @@ class Adafactor(Rule):
                 return tuple(shape)
             return (1,) if order == "optax" else None
 
-        entries = [StateEntry("row_var", "shaped", shape=row), StateEntry("col_var", "shaped", shape=col)]
+        entries = [StateEntry("row_var", "shaped", shape=row, nonnegative=True)]
+        entries.append(StateEntry("col_var", "shaped", shape=col, nonnegative=True))
         if order == "keras":  # Keras keeps V̂ whole for every variable
-            entries.append(StateEntry("variance"))
+            entries.append(StateEntry("variance", nonnegative=True))
         else:
-            entries.append(StateEntry("variance", "shaped", shape=whole))
+            entries.append(StateEntry("variance", "shaped", shape=whole, nonnegative=True))
         if nonzero(self.momentum):
             entries.append(StateEntry("exp_avg"))
         return StateLayout(tuple(entries))

@@ -76,7 +76,7 @@ class Adagrad(Rule):
     }
 
     def layout(self) -> StateLayout:
-        return StateLayout((StateEntry("sum", fill=self.initial_accumulator_value),))
+        return StateLayout((StateEntry("sum", fill=self.initial_accumulator_value, nonnegative=True),))
 
     def validate(self) -> None:
         check_number("lr", self.lr)

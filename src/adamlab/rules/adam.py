@@ -132,8 +132,8 @@ class Adam(Rule):
         check_choice("amsgrad_max_of", self.amsgrad_max_of, ("v", "v_hat"))
 
     def layout(self) -> StateLayout:
-        names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg", "exp_avg_sq")
-        return StateLayout(per_element(*names))
+        second = ("exp_avg_sq", "max_exp_avg_sq") if self.amsgrad else ("exp_avg_sq",)
+        return StateLayout(per_element("exp_avg") + per_element(*second, nonnegative=True))
 
     # --- per step: the scalars, in the host arithmetic of the preset's framework ----------------------------
 

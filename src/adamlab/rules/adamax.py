@@ -76,7 +76,7 @@ class Adamax(Rule):
     }
 
     def layout(self) -> StateLayout:
-        return StateLayout(per_element("exp_avg", "exp_inf"))
+        return StateLayout(per_element("exp_avg") + per_element("exp_inf", nonnegative=True))
 
     def validate(self) -> None:
         check_number("lr", self.lr)

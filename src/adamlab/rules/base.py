@@ -63,6 +63,9 @@ class StateEntry:
         dtype: ``"param"`` (the dtype the rule computes in), ``"float32"``, or ``"default"`` (torch's default
             float dtype, ``torch.get_default_dtype()``, on torch; float32 on NumPy and JAX, torch's own default).
         shape: for ``"shaped"`` entries, the entry's shape for a parameter of shape ``param_shape``.
+        nonnegative: a second moment (an average or sum of squares, a maximum of magnitudes): finite and ≥ 0
+            whenever the rule made it, so a checkpoint holding a negative one is refused on load (its square
+            root would put NaN into the parameters at the next step).
     """
 
     name: str
@@ -70,6 +73,7 @@ class StateEntry:
     fill: float = 0.0
     dtype: str = "param"
     shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    nonnegative: bool = False
 
     def shape_for(self, param_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The entry's shape for a parameter of shape ``param_shape``."""
@@ -89,6 +93,11 @@ class StateLayout:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.entries)
+
+    @property
+    def nonnegative(self) -> frozenset[str]:
+        """The names of the entries declared ``nonnegative`` (second moments)."""
+        return frozenset(e.name for e in self.entries if e.nonnegative)
 
     def of_kind(self, kind: str) -> tuple[str, ...]:
         """The names of the entries of one kind, in declaration order."""
@@ -110,9 +119,9 @@ class StateLayout:
         raise KeyError(name)
 
 
-def per_element(*names: str) -> tuple[StateEntry, ...]:
-    """Zero-initialised per-element entries."""
-    return tuple(StateEntry(n) for n in names)
+def per_element(*names: str, nonnegative: bool = False) -> tuple[StateEntry, ...]:
+    """Zero-initialised per-element entries (second moments with ``nonnegative=True``)."""
+    return tuple(StateEntry(n, nonnegative=nonnegative) for n in names)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,7 +108,7 @@ class NAdam(Rule):
     }
 
     def layout(self) -> StateLayout:
-        entries = per_element("exp_avg", "exp_avg_sq")
+        entries = per_element("exp_avg") + per_element("exp_avg_sq", nonnegative=True)
         if self.momentum_schedule:
             # torch keeps Π_t in its default dtype (float32 unless changed), also for float64 parameters
             dtype = "default" if self.preset == "torch" else "param"

@@ -96,7 +96,7 @@ class RAdam(Rule):
     }
 
     def layout(self) -> StateLayout:
-        return StateLayout(per_element("exp_avg", "exp_avg_sq"))
+        return StateLayout(per_element("exp_avg") + per_element("exp_avg_sq", nonnegative=True))
 
     def validate(self) -> None:
         check_number("lr", self.lr)

@@ -81,10 +81,8 @@ class RMSprop(Rule):
     }
 
     def layout(self) -> StateLayout:
-        names = ("square_avg",) + (("momentum_buffer",) if positive(self.momentum) else ()) + (
-            ("grad_avg",) if self.centered else ()
-        )
-        return StateLayout(per_element(*names))
+        names = (("momentum_buffer",) if positive(self.momentum) else ()) + (("grad_avg",) if self.centered else ())
+        return StateLayout(per_element("square_avg", nonnegative=True) + per_element(*names))
 
     def validate(self) -> None:
         check_number("lr", self.lr)

@@ -10,12 +10,6 @@ import torch
 from adamlab.torch.distributed import is_dtensor
 from adamlab.torch.step_count import checked_count, make_step
 
-#: state entries that are second moments (sums or averages of squares, maxima of magnitudes): finite and ≥ 0
-#: (torch.optim's names; a negative or NaN one would put NaN into the parameters at the next step)
-NONNEGATIVE: frozenset[str] = frozenset(
-    {"exp_avg_sq", "max_exp_avg_sq", "exp_inf", "sum", "square_avg", "acc_delta", "row_var", "col_var", "variance"}
-)
-
 
 def checked(opt: Any, state_dict: Any) -> tuple[list[dict[str, Any]], defaultdict]:
     """The param groups and state ``state_dict`` describes for ``opt``; ValueError (and nothing built into
@@ -96,7 +90,7 @@ def param_state(opt: Any, p: torch.Tensor, value: dict[str, Any], group: dict[st
             raise ValueError(f"state {name!r} of parameter {key!r} is {tensor.dtype}; the parameter is {p.dtype}")
         if not (tensor.is_floating_point() or tensor.is_complex()):
             raise ValueError(f"state {name!r} of parameter {key!r} must be a floating tensor; got {tensor.dtype}")
-        if name in NONNEGATIVE and tensor.device.type != "meta":
+        if entry.nonnegative and tensor.device.type != "meta":  # a second moment, as the rule declares it
             values = tensor.to_local() if is_dtensor(tensor) else tensor
             values = torch.view_as_real(values) if values.is_complex() else values
             if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
