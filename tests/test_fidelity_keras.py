@@ -30,11 +30,27 @@ CASES = [
     ("Adagrad", {"learning_rate": 0.1, "weight_decay": 0.05}),
     ("RMSprop", {"learning_rate": 1e-2, "momentum": 0.9, "centered": True, "weight_decay": 0.05}),
     ("Adadelta", {"learning_rate": 1.0, "weight_decay": 0.05}),
+    ("Lion", {"learning_rate": 1e-3, "beta_1": 0.85, "weight_decay": 0.05}),
+    ("Adafactor", {"learning_rate": 1e-2}),
+    (
+        "Adafactor",
+        {
+            "learning_rate": 1e-2,
+            "beta_2_decay": -0.6,
+            "epsilon_1": 1e-20,
+            "epsilon_2": 1e-2,
+            "clip_threshold": 0.7,
+            "weight_decay": 0.05,
+        },
+    ),
 ]
 FIT = ["Adam", "Nadam", "RMSprop"]
 #: how each backend steps: the torch backend eagerly (its foreach code), jax inside jax.jit (stateless_apply)
 MODES = {"torch": "apply_gradients", "jax": "jit"}
-CHECKS = [f"{name}/{dtype}" for name, _ in CASES for dtype in ("float32", "float64")] + [f"fit/{n}" for n in FIT]
+#: each case's name in the checks: the class name, numbered from the second case of a class on (Adafactor, Adafactor2)
+LABELS = [name + (str(n) if (n := [c for c, _ in CASES[: i + 1]].count(name)) > 1 else "") for i, (name, _) in
+          enumerate(CASES)]  # fmt: skip
+CHECKS = [f"{label}/{dtype}" for label in LABELS for dtype in ("float32", "float64")] + [f"fit/{n}" for n in FIT]
 
 
 # --- the worker (runs in a fresh process with KERAS_BACKEND set) -------------------------------------------
@@ -90,11 +106,11 @@ def worker(backend: str) -> dict[str, dict]:
 
     assert keras.backend.backend() == backend
     out = {}
-    for name, options in CASES:
+    for label, (name, options) in zip(LABELS, CASES, strict=True):
         for dtype in ("float32", "float64"):
             ours = _chaotic(face, name, options, dtype, MODES[backend])
             theirs = _chaotic(keras.optimizers, name, options, dtype, MODES[backend])
-            out[f"{name}/{dtype}"] = _verdict(ours, theirs, dtype)
+            out[f"{label}/{dtype}"] = _verdict(ours, theirs, dtype)
     for name in FIT:
         out[f"fit/{name}"] = _verdict(_fit(face, name), _fit(keras.optimizers, name), "float32")
     return out

@@ -34,7 +34,7 @@ from adamlab.rules.base import (
     nonzero,
     scalar_sqrt,
 )
-from adamlab.rules.moments import decay_weights
+from adamlab.rules.moments import decay_weights, keras_keep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +237,10 @@ class Adafactor(Rule):
         k: Coefficients = {"lr": lr, "wd": self.weight_decay, "d": self.d, "eps2": self.eps[1]}
         k["b1"], k["w1"] = self.momentum, 1 - self.momentum
         k["decay_lr"] = lr if self.decay_by_lr else 1.0  # the lr the decay is scaled by
-        k["keep"] = 1 - k["decay_lr"] * self.weight_decay  # θ·(1 − lr·λ)
+        if self.preset == "keras":  # Keras's torch backend: θ·(1 − λ·lr) with 1 − λ·lr in float32 (its lr's dtype)
+            k["keep"] = keras_keep(k["decay_lr"], self.weight_decay, t)
+        else:
+            k["keep"] = 1 - k["decay_lr"] * self.weight_decay  # θ·(1 − lr·λ)
         if self.preset == "optax":  # _decay_rate_pow: β̂ = 1 − t^τ with t in float32, whatever the dtype
             tf = _float32(t - self.decay_offset)
             beta = 1.0 - tf**tau
@@ -247,10 +250,14 @@ class Adafactor(Rule):
         step = float(t) if is_host_step(t) else t  # torch: step_float = step.item(); Keras: a 0-d array
         offset = step - self.decay_offset if self.decay_offset else step
         if self.preset == "keras":  # in the variable's dtype: 1 − power(t, τ), min(lr, 1/√t)
-            k["beta"] = 1 - offset ** like_step(tau, t)
+            torch_backend = _on_keras_torch(t)
+            # Keras's torch backend makes the Python float τ a float32 tensor (floatx) before power(t, τ)
+            k["beta"] = 1 - offset ** like_step(float(np.float32(tau)) if torch_backend else tau, t)
             k["w"] = 1 - k["beta"]
             lr_t = like_step(lr, t)
             k["rho"] = _minimum(lr_t, 1 / scalar_sqrt(step)) if self.relative_step else lr_t
+            if torch_backend:  # ops.minimum there computes in result_type(float64, float64) = float32
+                k["rho"] = _keras_demoted(k["rho"])
             return k
         # torch's host floats, in its order: one_minus_beta2_t = t^τ (the lerp weight), min(lr, 1/t^0.5)
         k["w"] = offset**tau
@@ -344,21 +351,29 @@ def torch_step(rule: Adafactor, ops: Ops, k: Coefficients, p: Array, g: Array, s
 
 def keras_step(rule: Adafactor, ops: Ops, k: Coefficients, p: Array, g: Array, state: State) -> tuple[Array, State]:
     """keras.optimizers.Adafactor's ``update_step`` (also on Keras's torch backend, which has no torch_adafactor),
-    after Keras's weight decay θ − θ·λ·lr."""
+    after Keras's weight decay θ − θ·λ·lr.
+
+    Keras's own ops round some of a float64 variable's arithmetic to float32 (``keras.ops`` promotes by
+    ``keras.backend.result_type``, which turns float64 into float32 on every backend but TensorFlow):
+    ``ops.mean`` sums in float32 on the torch and jax backends (:func:`_keras_mean`), and on the torch backend
+    ``ops.maximum``/``ops.minimum`` return float32 (:func:`_keras_extremum`) and a Python float operand of
+    ``ops.add``/``ops.power`` becomes a float32 tensor (ε1 here, τ in the coefficients).
+    """
     eps1, clamp = _eps1(rule, p), rule.eps1_mode == "clamp"
     if nonzero(rule.weight_decay):
         p = decay_weights(ops, "keras", p, {"keep": k["keep"], "wd": k["wd"], "lr": k["decay_lr"]})
     alpha = k["rho"]
     if rule.multiply_by_parameter_scale:  # maximum(epsilon_2, rms(variable)) * rho_t
-        alpha = ops.maximum(_rms(ops, p), k["eps2"]) * k["rho"]
-    square = ops.abs_sq(g) if clamp else ops.abs_sq(g) + eps1  # regulated_grad_square
+        alpha = _keras_extremum(ops, ops.maximum(_keras_rms(ops, p), k["eps2"])) * k["rho"]
+    keras_eps1 = float(np.float32(eps1)) if ops.name == "torch" else eps1  # ops.add(ops.square(gradient), ε1)
+    square = ops.abs_sq(g) if clamp else ops.abs_sq(g) + keras_eps1  # regulated_grad_square
     axes = rule.factored_axes(tuple(p.shape))
     new = {"row_var": state["row_var"], "col_var": state["col_var"]}
     if axes is not None:
         d1, d0 = axes
-        row = new["row_var"] = k["beta"] * state["row_var"] + k["w"] * ops.mean(square, axis=d0)
-        col = new["col_var"] = k["beta"] * state["col_var"] + k["w"] * ops.mean(square, axis=d1)
-        mean = ops.mean(row, axis=d1 - 1 if d1 > d0 else d1, keepdims=True)
+        row = new["row_var"] = k["beta"] * state["row_var"] + k["w"] * _keras_mean(ops, square, axis=d0)
+        col = new["col_var"] = k["beta"] * state["col_var"] + k["w"] * _keras_mean(ops, square, axis=d1)
+        mean = _keras_mean(ops, row, axis=d1 - 1 if d1 > d0 else d1, keepdims=True)
         v = _expand(row / (ops.maximum(mean, eps1) if clamp else mean), d0) * _expand(col, d1)
     else:
         v = k["beta"] * state["variance"] + k["w"] * square
@@ -366,7 +381,7 @@ def keras_step(rule: Adafactor, ops: Ops, k: Coefficients, p: Array, g: Array, s
     root = ops.sqrt(v)
     u = g / (ops.maximum(root, eps1) if clamp else root)
     if not _is_inf(rule.d):  # u / maximum(1, rms(u) / clip_threshold)
-        u = u / ops.maximum(_rms(ops, u) / k["d"], 1.0)
+        u = u / _keras_extremum(ops, ops.maximum(_keras_rms(ops, u) / k["d"], 1.0))
     step = alpha * u
     if nonzero(rule.momentum):
         step = new["exp_avg"] = k["b1"] * state["exp_avg"] + k["w1"] * step
@@ -448,6 +463,37 @@ def _eps1(rule: Adafactor, p: Array) -> float:
 def _rms(ops: Ops, x: Array) -> Array:
     """RMS(x) = √mean(|x|²), a 0-d array."""
     return ops.sqrt(ops.mean(ops.abs_sq(x)))
+
+
+def _keras_mean(ops: Ops, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
+    """Keras 3's ``ops.mean``: on its torch and jax backends computed in ``result_type(dtype, "float32")``, which
+    is float32 also for float64 (``BIT64_TO_BIT32_DTYPE``), and cast back to the input's dtype; NumPy follows
+    the TensorFlow backend, which keeps float64."""
+    if ops.name not in ("torch", "jax"):
+        return ops.mean(x, axis=axis, keepdims=keepdims)
+    return ops.cast(ops.mean(_float32(x), axis=axis, keepdims=keepdims), x)
+
+
+def _keras_rms(ops: Ops, x: Array) -> Array:
+    """Keras's ``Adafactor._rms``: √(ops.mean(ops.square(x))), the mean as :func:`_keras_mean`."""
+    return ops.sqrt(_keras_mean(ops, ops.abs_sq(x)))
+
+
+def _keras_extremum(ops: Ops, x: Array) -> Array:
+    """The result of Keras's ``ops.maximum``/``ops.minimum`` (here already computed, in the operands' dtype): on its
+    torch backend both operands are cast to ``result_type`` first, float32 for float64, so a float64 result is
+    float32 (the same value as rounding the float64 result, rounding being monotone)."""
+    return _keras_demoted(x) if ops.name == "torch" else x
+
+
+def _keras_demoted(x: Array) -> Array:
+    """A float64 array as float32, any other unchanged: Keras's ``BIT64_TO_BIT32_DTYPE`` of ``result_type``."""
+    return _float32(x) if str(x.dtype).endswith("float64") else x
+
+
+def _on_keras_torch(t: Any) -> bool:
+    """Whether the step count is a torch tensor (the Keras face on Keras's torch backend)."""
+    return not is_host_step(t) and ops_for(t).name == "torch"
 
 
 def _expand(x: Array, axis: int) -> Array:

@@ -19,7 +19,7 @@ from adamlab.rules.base import (
     nonzero,
     per_element,
 )
-from adamlab.rules.moments import decay_weights
+from adamlab.rules.moments import decay_weights, keras_keep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,8 @@ class Lion(Rule):
         b1, b2 = self.betas
         lr, wd = self.lr, self.weight_decay
         k: Coefficients = {"b1": b1, "w1": 1 - b1, "b2": b2, "w2": 1 - b2, "lr": lr, "wd": wd}
-        k["keep"] = 1 - lr * wd  # Keras's torch backend: θ·(1 − λ·lr)
+        # Keras's torch backend: θ·(1 − λ·lr) with 1 − λ·lr computed in float32 (its learning-rate variable's dtype)
+        k["keep"] = keras_keep(lr, wd, t) if self.preset == "keras" else 1 - lr * wd
         if self.preset == "keras":  # Keras's update_step: β cast to the variable's dtype, 1 − β computed there
             k["b1_cast"], k["b2_cast"] = like_step(b1, t), like_step(b2, t)
             k["w1_cast"], k["w2_cast"] = 1.0 - k["b1_cast"], 1.0 - k["b2_cast"]
