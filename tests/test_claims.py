@@ -22,12 +22,13 @@ def test_state_bytes_per_parameter_are_measured() -> None:
     assert rows["adagrad"]["bytes_per_param"] == 4.0 and rows["rmsprop"]["bytes_per_param"] == 4.0
     assert rows["sgd"]["bytes_per_param"] == 0.0 and rows["momentum"]["bytes_per_param"] == 4.0
     assert rows["adamax"]["state"] == ["exp_avg", "exp_inf"]
-    # torch.optim keeps the same tensors, plus a scalar step tensor per parameter tensor (4 bytes each)
-    assert rows["adam"]["torch_optim"] == "torch.optim.Adam"
-    assert 8.0 < rows["adam"]["torch_bytes_per_param"] < 8.01
-    # the measurement follows the shapes: one 10-element tensor → exactly 8 + 4/10 bytes per parameter in torch.optim
+    # torch.optim keeps the same tensors; both keep a float32 step tensor per parameter tensor (4 bytes each)
+    assert rows["adam"]["torch_optim"] == "torch.optim.Adam" and rows["adam"]["torch_bytes_per_param"] == 8.0
+    assert rows["sgd"]["torch_count_bytes_per_param"] == 0.0 < rows["sgd"]["count_bytes_per_param"]  # torch's SGD: no step
+    # the measurement follows the shapes: one 10-element tensor → a step count of 4/10 bytes per parameter
     (row,) = measure_state_bytes(("adam",), shapes=((10,),))
-    assert row["bytes_per_param"] == 8.0 and row["torch_bytes_per_param"] == pytest.approx(8.4)
+    assert row["bytes_per_param"] == 8.0 == row["torch_bytes_per_param"]
+    assert row["count_bytes_per_param"] == pytest.approx(0.4) == row["torch_count_bytes_per_param"]
 
 
 def test_memory_verdict_reports_what_was_measured() -> None:

@@ -61,14 +61,19 @@ class ClaimsSettings:
 # --- 1. memory --------------------------------------------------------------------------------------------
 
 
-def _state_bytes(optimizer: Any) -> tuple[int, list[str]]:
-    total, names = 0, set()
+def _state_bytes(optimizer: Any) -> tuple[int, int, list[str]]:
+    """Bytes of the tensors in ``optimizer.state``: the state proper, the step counters, and the state's names."""
+    total, counts, names = 0, 0, set()
     for state in optimizer.state.values():
         for key, value in state.items():
             if hasattr(value, "element_size"):
-                total += value.numel() * value.element_size()
-                names.add(key)
-    return total, sorted(names)
+                size = value.numel() * value.element_size()
+                if key == "step":  # torch.optim's count (a float32 scalar tensor per parameter), not the algorithm's
+                    counts += size
+                else:
+                    total += size
+                    names.add(key)
+    return total, counts, sorted(names)
 
 
 def measure_state_bytes(
@@ -76,10 +81,11 @@ def measure_state_bytes(
 ) -> list[dict[str, Any]]:
     """Bytes of optimizer state per float32 parameter, after one step, for each optimizer name.
 
-    Returns one row per name: ``{"optimizer", "state", "bytes_per_param", "torch_optim", "torch_bytes_per_param"}``
-    where ``state`` lists the state entries that hold tensors and the torch.optim columns measure the class of
-    the same name in torch.optim (None when it has none). A scalar step counter stored as a tensor (torch.optim)
-    is counted too; per parameter it is negligible.
+    Returns one row per name: ``{"optimizer", "state", "bytes_per_param", "count_bytes_per_param", "torch_optim",
+    "torch_bytes_per_param", "torch_count_bytes_per_param"}`` where ``state`` lists the state entries that hold
+    tensors and the torch.optim columns measure the class of the same name in torch.optim (None when it has none).
+    The step counter, which torch.optim and ``adamlab.torch`` keep as one float32 scalar tensor per parameter
+    tensor, is counted apart (``count_bytes_per_param``: 4 bytes per tensor, negligible per parameter).
     """
     import torch
 
@@ -93,24 +99,26 @@ def measure_state_bytes(
         measured = [] if face is not None else [_rule_state_bytes(name, shapes)]
         for cls in (face, reference) if face is not None else (reference,):
             if cls is None:
-                measured.append((None, []))
+                measured.append((None, [], None))
                 continue
             params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
             opt = cls(params, **options)
             for p in params:
                 p.grad = torch.randn_like(p)
             opt.step()
-            total, entries = _state_bytes(opt)
-            measured.append((total / sum(p.numel() for p in params), entries))
+            total, counts, entries = _state_bytes(opt)
+            size = sum(p.numel() for p in params)
+            measured.append((total / size, entries, counts / size))
         rows.append({
             "optimizer": name, "state": measured[0][1], "bytes_per_param": measured[0][0],
+            "count_bytes_per_param": measured[0][2],
             "torch_optim": None if reference is None else f"torch.optim.{reference.__name__}",
-            "torch_bytes_per_param": measured[1][0],
+            "torch_bytes_per_param": measured[1][0], "torch_count_bytes_per_param": measured[1][2],
         })  # fmt: skip
     return rows
 
 
-def _rule_state_bytes(name: str, shapes: Sequence[tuple[int, ...]]) -> tuple[float, list[str]]:
+def _rule_state_bytes(name: str, shapes: Sequence[tuple[int, ...]]) -> tuple[float, list[str], float]:
     """State bytes per parameter of the rule itself on float32 NumPy arrays (for rules without a torch face)."""
     rule = make_rule(name)
     total, entries, count = 0, set(), 0
@@ -120,7 +128,7 @@ def _rule_state_bytes(name: str, shapes: Sequence[tuple[int, ...]]) -> tuple[flo
         total += sum(np.asarray(v).nbytes for v in state.values())
         entries.update(state)
         count += param.size
-    return total / count, sorted(entries)
+    return total / count, sorted(entries), 0.0
 
 
 # --- 2. noise ---------------------------------------------------------------------------------------------
@@ -227,7 +235,8 @@ def _markdown(claims: dict, fmt: str) -> str:
         "",
         "## 1. Memory: optimizer state per parameter",
         "",
-        "One step on float32 parameters, then the bytes of every tensor in the optimizer's state are summed.",
+        "One step on float32 parameters, then the bytes of every tensor in the optimizer's state are summed; the",
+        "step counter (one float32 scalar tensor per parameter tensor, in both) is left out.",
         "",
         "| optimizer | state entries | bytes / param (adamlab) | bytes / param (torch.optim) |",
         "|---|---|---|---|",
