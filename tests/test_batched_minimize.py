@@ -53,6 +53,18 @@ def test_starting_points_match_sequential_runs() -> None:
     assert np.all(res.fun < 1e-6)
 
 
+def test_a_rule_that_is_not_elementwise_steps_each_member_on_its_own() -> None:
+    """Adafactor's RMS scaling couples a parameter's elements: stacked members must not see each other."""
+    f = get_function("himmelblau")
+    starts = np.array([[0.0, -1.0, 2.5], [0.0, 1.5, -2.0]])
+    rule = adamlab.make_rule("adafactor", lr=0.05)
+    res = minimize_batched(f, starts, rule, 80)
+    for k in range(3):
+        assert_same_run(res.member(k), minimize(f, starts[:, k], rule, 80))
+    alone = minimize_batched(f, starts[:, :1], rule, 80)  # member 0 without the others: the same run
+    np.testing.assert_array_equal(alone.history.x[..., 0], res.history.x[..., 0])
+
+
 def test_divergence_is_masked_and_recorded() -> None:
     """SGD on Rosenbrock explodes for large lr; small-lr members are untouched, the history is NaN after it."""
     lrs = np.array([1e-4, 1e-3, 0.05, 1.0])

@@ -204,7 +204,10 @@ def minimize_batched(
         rule = _with_lr(rule, evaluate.to_array(rates))
     lrs = np.broadcast_to(rates, (size,)).astype(float)
 
-    run = _BatchedLoop(rule, evaluate, starts, steps, callback)
+    stepper: Rule | Averaged | _MemberByMember = rule
+    if not (rule.elementwise and rule.layout().elementwise):  # Adafactor: its step couples a parameter's elements
+        stepper = _MemberByMember(rule, lrs if rates.ndim == 1 else None, size)
+    run = _BatchedLoop(stepper, evaluate, starts, steps, callback)
     h = run.history()
     return BatchedMinimizeResult(
         x=evaluate.numpy(run.x),
@@ -230,11 +233,53 @@ def _with_lr(rule: Rule | Averaged, lr: Any) -> Rule | Averaged:
     return dataclasses.replace(rule, lr=lr)
 
 
+class _MemberByMember:
+    """The step of K members for a rule whose update is not elementwise (Adafactor: the factored second moment
+    and the RMS scaling mix a parameter's elements, so K stacked columns would act on each other). Each member
+    is stepped on its own column, with its own learning rate; the state keeps the members on its last axis, as
+    the batched loop expects. The K members still share one function evaluation per step."""
+
+    def __init__(self, rule: Rule | Averaged, lrs: np.ndarray | None, size: int) -> None:
+        self.rule, self.size = rule, size
+        rates = [None] * size if lrs is None else [float(lr) for lr in np.broadcast_to(lrs, (size,))]
+        self.rules = [rule if lr is None else _with_lr(rule, lr) for lr in rates]
+
+    def layout(self) -> Any:
+        return self.rule.layout()
+
+    def init(self, x: Any) -> dict[str, Any]:
+        states = [r.init(_column(x, k)) for k, r in enumerate(self.rules)]
+        return {name: _stack([s[name] for s in states]) for name in states[0]}
+
+    def step(self, x: Any, g: Any, state: dict[str, Any], t: int) -> tuple[Any, dict[str, Any]]:
+        out = [
+            r.step(_column(x, k), _column(g, k), {name: _column(v, k) for name, v in state.items()}, t)
+            for k, r in enumerate(self.rules)
+        ]
+        return _stack([o[0] for o in out]), {name: _stack([o[1][name] for o in out]) for name in out[0][1]}
+
+
+def _column(a: Any, k: int) -> Any:
+    """Member k of a stacked array, as an array of its own (contiguous, so that reductions over it round as they
+    do in a sequential run)."""
+    return a[..., k].contiguous() if hasattr(a, "contiguous") else np.ascontiguousarray(a[..., k])
+
+
+def _stack(members: list[Any]) -> Any:
+    """The members on a new last axis."""
+    if hasattr(members[0], "contiguous"):
+        import torch
+
+        return torch.stack(members, dim=-1)
+    return np.stack(members, axis=-1)
+
+
 class _BatchedLoop:
     """The step loop over all members, with masking of diverged members."""
 
     def __init__(
-        self, rule: Rule | Averaged, ev: _BatchEvaluator, starts: np.ndarray, steps: int, callback: Any
+        self, rule: Rule | Averaged | _MemberByMember, ev: _BatchEvaluator, starts: np.ndarray, steps: int,
+        callback: Any,
     ) -> None:
         self.ev = ev
         size = starts.shape[1]
