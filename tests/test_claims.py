@@ -24,7 +24,7 @@ def test_state_bytes_per_parameter_are_measured() -> None:
     assert rows["adamax"]["state"] == ["exp_avg", "exp_inf"]
     # torch.optim keeps the same tensors; both keep a float32 step tensor per parameter tensor (4 bytes each)
     assert rows["adam"]["torch_optim"] == "torch.optim.Adam" and rows["adam"]["torch_bytes_per_param"] == 8.0
-    assert rows["sgd"]["torch_count_bytes_per_param"] == 0.0 < rows["sgd"]["count_bytes_per_param"]  # torch's SGD: no step
+    assert rows["sgd"]["torch_count_bytes_per_param"] == 0.0 < rows["sgd"]["count_bytes_per_param"]  # no step in torch
     # the measurement follows the shapes: one 10-element tensor → a step count of 4/10 bytes per parameter
     (row,) = measure_state_bytes(("adam",), shapes=((10,),))
     assert row["bytes_per_param"] == 8.0 == row["torch_bytes_per_param"]

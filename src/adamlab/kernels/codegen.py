@@ -82,6 +82,7 @@ class _Emitter:
         self.live = self._live()
         self.stage = self._stages()
         self.last = max((self.stage[i] for i in self.live), default=0)
+        self.store = self._store_stages()
         self.row = self._scratch_rows()
 
     # --- analysis ---------------------------------------------------------------------------------------
@@ -109,6 +110,24 @@ class _Emitter:
             stage[i] = max(operands, default=0) + (1 if self._is_vml(i) else 0)
         return stage
 
+    def _store_stages(self) -> dict[str, int]:
+        """The stage that writes each output: the one computing it, unless a later stage still reads the array it
+        overwrites. A stage that only reads scratch rows and writes few arrays is one LLVM vectorises (each
+        array a loop writes adds run-time alias checks, and past its limit the loop stays scalar)."""
+        last_read: dict[str, int] = {}
+        for u in self.live:
+            for a in _operands(self.nodes[u]):
+                if self.nodes[a].op == "load":
+                    name = self.nodes[a].args[0]
+                    last_read[name] = max(last_read.get(name, 0), self.stage[u])
+        for name, i in self.trace.outputs.items():  # an output that is another input, unchanged: read it last
+            if self.nodes[i].op == "load" and self.nodes[i].args[0] != name:
+                last_read[self.nodes[i].args[0]] = last_read[name] = self.last
+        return {
+            name: max(0 if self.nodes[i].op == "load" else self.stage[i], last_read.get(name, 0))
+            for name, i in self.trace.outputs.items()
+        }
+
     def _scratch_rows(self) -> dict[int, int]:
         """A scratch row per value that crosses a stage: VML inputs and outputs, and values a later stage reads."""
         last_use: dict[int, int] = {}
@@ -118,8 +137,8 @@ class _Emitter:
                 last_use[a] = max(last_use.get(a, 0), self.stage[u])
             if self._is_vml(u):
                 vml_args.add(self.nodes[u].args[0])
-        for i in self.trace.outputs.values():
-            last_use[i] = max(last_use.get(i, 0), self.last)
+        for name, i in self.trace.outputs.items():
+            last_use[i] = max(last_use.get(i, 0), self.store[name])
         rows: dict[int, int] = {}
         for i in sorted(self.live):
             node = self.nodes[i]
@@ -131,15 +150,19 @@ class _Emitter:
 
     # --- references -----------------------------------------------------------------------------------
 
+    def _array(self, name: str) -> str:
+        """The array an element loop indexes for ``name`` (a per-block view when the loop is cut in blocks)."""
+        return _array_name(name, self.trace) + ("b" if self.row else "")
+
     def value(self, i: int, s: int) -> str:
         """How stage ``s`` reads node ``i``."""
         node = self.nodes[i]
         if node.scalar:
             return f"c{i}"
         if node.op == "load":
-            return f"{_array_name(node.args[0], self.trace)}[i]"
+            return f"{self._array(node.args[0])}[q]"
         if self._is_vml(i) or self.stage[i] < s:
-            return f"scratch[{self.row[i]}, q]"
+            return f"r{self.row[i]}[q]"
         return f"v{i}"
 
     # --- emission -----------------------------------------------------------------------------------------
@@ -152,20 +175,21 @@ class _Emitter:
         lines += ["    " + line for line in self._prologue()]
         lines.append("    n = p.shape[0]")
         if not self.row:  # one pass, no scratch: the loop LLVM vectorises
-            lines.append("    for i in range(n):")
-            lines.append("        q = i")
+            lines.append("    for q in range(n):")
             lines += ["        " + line for line in self._stage(0)]
-        else:
+        else:  # blocks of BLOCK elements, indexed through per-block views by a range variable q: an index that
+            # LLVM cannot prove non-negative (base + q) keeps numba's wraparound select and the loop scalar
+            lines += [f"    r{k} = scratch[{k}]" for k in range(len(self.row))]
             lines.append(f"    for base in range(0, n, {BLOCK}):")
             lines.append(f"        m = min({BLOCK}, n - base)")
+            lines += [f"        {a}b = {a}[base:base + m]" for a in arrays]
             for s in range(self.last + 1):
                 for i in sorted(self.live):
                     if self._is_vml(i) and self.stage[i] == s:
                         fn = "vml_sqrt_f32" if self.dtype == "float32" else "vml_sqrt_f64"
                         arg = self.nodes[i].args[0]
-                        lines.append(f"        {fn}(m, scratch[{self.row[arg]}], scratch[{self.row[i]}])")
+                        lines.append(f"        {fn}(m, r{self.row[arg]}, r{self.row[i]})")
                 lines.append("        for q in range(m):")
-                lines.append("            i = base + q")
                 lines += ["            " + line for line in self._stage(s)]
         lines += ["", ""] + self._driver(arrays)
         return "\n".join(lines) + "\n"
@@ -231,11 +255,10 @@ class _Emitter:
                 continue
             out.append(f"v{i} = {self._array_expr(i, node, s)}")
             if i in self.row:
-                out.append(f"scratch[{self.row[i]}, q] = v{i}")
-        if s == self.last:  # outputs last, after every read of the inputs they overwrite
-            for name, i in self.trace.outputs.items():
-                target = "p" if name == "param" else f"s{self.trace.state_names.index(name)}"
-                out.append(f"{target}[i] = {self.value(i, s)}")
+                out.append(f"r{self.row[i]}[q] = v{i}")
+        for name, i in self.trace.outputs.items():  # after every read, in this stage, of the arrays they overwrite
+            if self.store[name] == s:
+                out.append(f"{self._array(name)}[q] = {self.value(i, s)}")
         return out
 
     def _array_expr(self, i: int, node: object, s: int) -> str:
