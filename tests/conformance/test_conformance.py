@@ -12,13 +12,13 @@ import math
 
 import numpy as np
 import pytest
-from conftest import report_for, require
 
 import adamlab.conformance as conformance
 from adamlab.conformance import runners
 from adamlab.conformance.cases import DTYPES, FRAMEWORKS, MISSING, OPTIMIZERS, PAIRS, cases
 from adamlab.conformance.problems import Problem, relative_difference, ulp_distance
 from adamlab.rules import RULES
+from conftest import report_for, require
 
 # Keras's own torch-backend Nadam converts a tensor with np.array, which NumPy 2 warns about on every step
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
