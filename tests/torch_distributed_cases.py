@@ -150,35 +150,30 @@ def nonfinite(rank: int) -> dict[str, Any]:
         net(batch(0, 0)).sum().backward()
         last = list(net.parameters())[-1]
         last.grad[0] = float("nan")  # (the same on both ranks; only its owner's optimizer sees it)
-        before = [full(p) for p in net.parameters()]
-        raised = False
-        try:
-            opt.step()
-        except adamlab.NonFiniteError:
-            raised = True
-        out[f"zero {policy}"] = {
-            "unchanged": same(before, [full(p) for p in net.parameters()]),
-            "raised": raised,
-            "skipped": opt.optim.skipped_steps,
-        }
+        out[f"zero {policy}"] = _step_outcome(net, opt, opt.optim)
         net = model()
         fully_shard(net)
         opt = adamlab.torch.Adam(net.parameters(), lr=0.01, nonfinite=policy)
         net(batch(rank, 0)).sum().backward()
         if rank == 1:
             net[0].weight.grad.to_local()[0, 0] = float("inf")  # only rank 1's shard
-        before = [full(p) for p in net.parameters()]
-        raised = False
-        try:
-            opt.step()
-        except adamlab.NonFiniteError:
-            raised = True
-        out[f"fsdp2 {policy}"] = {
-            "unchanged": same(before, [full(p) for p in net.parameters()]),
-            "raised": raised,
-            "skipped": opt.skipped_steps,
-        }
+        out[f"fsdp2 {policy}"] = _step_outcome(net, opt, opt)
     return out
+
+
+def _step_outcome(net: torch.nn.Module, opt: Any, face: Any) -> dict[str, Any]:
+    """One step of ``opt`` on a non-finite gradient: did it raise, leave the parameters unchanged, count a skip
+    (``face``: the adamlab optimizer, inside ZeRO's wrapper or not)."""
+    import adamlab
+
+    before = [full(p) for p in net.parameters()]
+    raised = False
+    try:
+        opt.step()
+    except adamlab.NonFiniteError:
+        raised = True
+    return {"unchanged": same(before, [full(p) for p in net.parameters()]), "raised": raised,
+            "skipped": face.skipped_steps}  # fmt: skip
 
 
 CASES = {"ddp": ddp, "zero": zero, "fsdp2": fsdp2, "dtensor": dtensor, "nonfinite": nonfinite}

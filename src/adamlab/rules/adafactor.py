@@ -302,11 +302,21 @@ def _plain(x: Any) -> Any:
 
 
 def _minimum(a: Any, b: Any) -> Any:
+    """min(a, b) of host numbers or 0-d arrays (in the array's dtype)."""
+    return _extremum("minimum", a, b)
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """max(a, b) of host numbers or 0-d arrays (in the array's dtype)."""
+    return _extremum("maximum", a, b)
+
+
+def _extremum(which: str, a: Any, b: Any) -> Any:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return min(a, b)
+        return min(a, b) if which == "minimum" else max(a, b)
     arr = b if hasattr(b, "shape") else a
     ops = ops_for(arr)
-    return ops.minimum(ops.cast(a, arr), ops.cast(b, arr))
+    return getattr(ops, which)(ops.cast(a, arr), ops.cast(b, arr))
 
 
 # --- the orders of arithmetic, one per preset -------------------------------------------------------------
@@ -508,10 +518,3 @@ def _host(x: Any) -> Any:
     except TypeError:  # a JAX tracer (ConcretizationTypeError is a TypeError)
         return x
 
-
-def _maximum(a: Any, b: Any) -> Any:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return max(a, b)
-    arr = b if hasattr(b, "shape") else a
-    ops = ops_for(arr)
-    return ops.maximum(ops.cast(a, arr), ops.cast(b, arr))
