@@ -253,7 +253,7 @@ def _checked_state(entry: dict[str, Any], shape: tuple[int, ...], rule: Rule | A
             raise ValueError(f"checkpoint state {key!r} of {label} is not numeric (dtype {array.dtype})")
         if not np.isfinite(array).all():
             raise ValueError(f"checkpoint state {key!r} of {label} holds NaN or infinite values")
-        if key in layout.nonnegative and bool((np.stack([array.real, array.imag]) < 0).any()):
+        if key in layout.nonnegative and bool((array.real < 0).any() or (array.imag < 0).any()):
             raise ValueError(f"checkpoint state {key!r} of {label} must be >= 0 (a second moment); it holds negatives")
         out[key] = array.copy()
     return out

@@ -89,14 +89,17 @@ class _Emitter:
 
     def _live(self) -> set[int]:
         """Nodes some output depends on (both branches of a select run, as in the eager backends)."""
-        live: set[int] = set()
-        todo = list(self.trace.outputs.values())
+        return self._closure(list(self.trace.outputs.values()))
+
+    def _closure(self, todo: list[int]) -> set[int]:
+        """The nodes ``todo`` and every node they depend on."""
+        seen: set[int] = set()
         while todo:
             i = todo.pop()
-            if i not in live:
-                live.add(i)
+            if i not in seen:
+                seen.add(i)
                 todo.extend(_operands(self.nodes[i]))
-        return live
+        return seen
 
     def _is_vml(self, i: int) -> bool:
         node = self.nodes[i]
@@ -218,15 +221,9 @@ class _Emitter:
         return out
 
     def _needed_scalars(self) -> set[int]:
-        needed: set[int] = set()
+        """The scalar nodes the live array nodes read, and the scalars those are computed from."""
         todo = [a for i in self.live for a in _operands(self.nodes[i]) if self.nodes[a].scalar]
-        todo += [i for i in self.live if self.nodes[i].scalar]
-        while todo:
-            i = todo.pop()
-            if i not in needed:
-                needed.add(i)
-                todo.extend(_operands(self.nodes[i]))
-        return needed
+        return self._closure(todo + [i for i in self.live if self.nodes[i].scalar])
 
     def _scalar_expr(self, node: object) -> str:
         a = [f"d{x}" for x in node.args]

@@ -12,67 +12,18 @@ import jax
 import jax.numpy as jnp
 
 from adamlab.ops import Array, Scalar, is_number
+from adamlab.ops.numpy import NumpyOps
 
 
-class JaxOps:
-    """:class:`adamlab.ops.Ops` over JAX arrays."""
+class JaxOps(NumpyOps):
+    """:class:`adamlab.ops.Ops` over JAX arrays: the NumPy backend's formulas over ``jax.numpy``, with XLA's
+    ``rsqrt`` (what optax calls) and JAX's dtype handling."""
 
     name = "jax"
-
-    def lerp(self, a: Array, b: Array, weight: Scalar) -> Array:
-        if is_number(weight):
-            return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1 - weight)
-        return jnp.where(jnp.abs(weight) < 0.5, a + weight * (b - a), b - (b - a) * (1 - weight))
-
-    def addcmul(self, c: Array, a: Array, b: Array, value: Scalar) -> Array:
-        return c + (value * a) * b
-
-    def addcdiv(self, c: Array, a: Array, b: Array, value: Scalar) -> Array:
-        return c + (value * a) / b
-
-    def axpy(self, a: Array, b: Array, alpha: Scalar) -> Array:
-        return a + alpha * b
-
-    def sqrt(self, x: Array) -> Array:
-        return jnp.sqrt(x)
-
-    def abs(self, x: Array) -> Array:
-        return jnp.abs(x)
-
-    def abs_sq(self, x: Array) -> Array:
-        return x.real * x.real + x.imag * x.imag if jnp.iscomplexobj(x) else x * x
-
-    def sign(self, x: Array) -> Array:
-        return jnp.sign(x)
-
-    def maximum(self, a: Array, b: Array) -> Array:
-        return jnp.maximum(a, b)
-
-    def minimum(self, a: Array, b: Array) -> Array:
-        return jnp.minimum(a, b)
-
-    def where(self, condition: Array, x: Array, y: Array) -> Array:
-        return jnp.where(condition, x, y)
+    xp: Any = jnp
 
     def rsqrt(self, x: Array) -> Array:
         return jax.lax.rsqrt(x)
-
-    def sum(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return jnp.sum(x, axis=axis, keepdims=keepdims)
-
-    def mean(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return jnp.mean(x, axis=axis, keepdims=keepdims)
-
-    def norm(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return jnp.sqrt(jnp.sum(self.abs_sq(x), axis=axis, keepdims=keepdims))
-
-    def select(self, flag: Scalar, x: Array, y: Array) -> Array:
-        if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":
-            return x if flag else y
-        return jnp.where(flag, x, y)
-
-    def zeros_like(self, x: Array) -> Array:
-        return jnp.zeros_like(x)
 
     def full(self, shape: tuple[int, ...], value: float, like: Array, dtype: Any = None) -> Array:
         return jnp.full(shape, value, dtype=dtype if dtype is not None else like.dtype)

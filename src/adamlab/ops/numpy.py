@@ -15,15 +15,17 @@ from adamlab.ops import Array, Scalar, is_number
 
 
 class NumpyOps:
-    """:class:`adamlab.ops.Ops` over NumPy arrays."""
+    """:class:`adamlab.ops.Ops` over NumPy arrays; the primitives are written once here, over the array module
+    :attr:`xp`, and the JAX backend runs the same formulas over ``jax.numpy``."""
 
     name = "numpy"
+    xp: Any = np
 
     def lerp(self, a: Array, b: Array, weight: Scalar) -> Array:
         if is_number(weight):
             return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1 - weight)
-        small = np.abs(weight) < 0.5
-        return np.where(small, a + weight * (b - a), b - (b - a) * (1 - weight))
+        small = self.xp.abs(weight) < 0.5
+        return self.xp.where(small, a + weight * (b - a), b - (b - a) * (1 - weight))
 
     def addcmul(self, c: Array, a: Array, b: Array, value: Scalar) -> Array:
         return c + (value * a) * b
@@ -35,45 +37,45 @@ class NumpyOps:
         return a + alpha * b
 
     def sqrt(self, x: Array) -> Array:
-        return np.sqrt(x)
+        return self.xp.sqrt(x)
 
     def abs(self, x: Array) -> Array:
-        return np.abs(x)
+        return self.xp.abs(x)
 
     def abs_sq(self, x: Array) -> Array:
-        return x.real * x.real + x.imag * x.imag if np.iscomplexobj(x) else x * x
+        return x.real * x.real + x.imag * x.imag if self.xp.iscomplexobj(x) else x * x
 
     def sign(self, x: Array) -> Array:
-        return np.sign(x)
+        return self.xp.sign(x)
 
     def maximum(self, a: Array, b: Array) -> Array:
-        return np.maximum(a, b)
+        return self.xp.maximum(a, b)
 
     def minimum(self, a: Array, b: Array) -> Array:
-        return np.minimum(a, b)
+        return self.xp.minimum(a, b)
 
     def where(self, condition: Array, x: Array, y: Array) -> Array:
-        return np.where(condition, x, y)
+        return self.xp.where(condition, x, y)
 
     def rsqrt(self, x: Array) -> Array:
-        return 1 / np.sqrt(x)
+        return 1 / self.xp.sqrt(x)
 
     def sum(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return self.xp.sum(x, axis=axis, keepdims=keepdims)
 
     def mean(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        return self.xp.mean(x, axis=axis, keepdims=keepdims)
 
     def norm(self, x: Array, axis: Any = None, keepdims: bool = False) -> Array:
-        return np.sqrt(np.sum(self.abs_sq(x), axis=axis, keepdims=keepdims))
+        return self.xp.sqrt(self.xp.sum(self.abs_sq(x), axis=axis, keepdims=keepdims))
 
     def select(self, flag: Scalar, x: Array, y: Array) -> Array:
         if isinstance(flag, (bool, int)) or type(flag).__module__ == "numpy":
             return x if flag else y
-        return np.where(flag, x, y)
+        return self.xp.where(flag, x, y)
 
     def zeros_like(self, x: Array) -> Array:
-        return np.zeros_like(x)
+        return self.xp.zeros_like(x)
 
     def full(self, shape: tuple[int, ...], value: float, like: Array, dtype: Any = None) -> Array:
         return np.full(shape, value, dtype=dtype if dtype is not None else np.asarray(like).dtype)
