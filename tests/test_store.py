@@ -77,6 +77,24 @@ def test_store_put_get_and_invalid_files(tmp_path: Path) -> None:
     assert store.get(config) is None
 
 
+
+def test_a_record_being_written_is_not_a_json_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a record is written, ``runs/*.json`` lists only finished records: a sweep's progress (or a test
+    counting records) never counts a temporary file that an interrupt then removes."""
+    store = RunStore(tmp_path / "runs")
+    store.put({"run": 0}, {"final": 1.0})
+    seen: list[list[str]] = []
+    real_fsync = os.fsync
+
+    def fsync_and_look(fd: int) -> None:  # called with the temporary file written, before it is moved
+        real_fsync(fd)
+        seen.append(sorted(p.name for p in (tmp_path / "runs").glob("*.json")))
+        assert any(p.name.startswith(".tmp-") for p in (tmp_path / "runs").iterdir())
+
+    monkeypatch.setattr(os, "fsync", fsync_and_look)
+    store.put({"run": 1}, {"final": 2.0})
+    assert seen == [[f"{config_key({'run': 0})}.json"]] and len(store) == 2
+
 # --- executors ------------------------------------------------------------------------------------------
 
 

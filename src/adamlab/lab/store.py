@@ -140,7 +140,8 @@ class RunStore:
         text = json.dumps(record, allow_nan=False, indent=None) + "\n"
         path = self.path(config)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+        # not "*.json": a glob for records (ours, or a user's ``runs/*.json``) never sees a half-written file
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
