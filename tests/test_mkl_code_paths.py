@@ -47,7 +47,11 @@ def run(cls, kw, fast):
 
 cases = {"rmsprop": ("RMSprop", dict(lr=0.01, momentum=0.9, weight_decay=0.1)), "adam": ("Adam", dict(lr=0.01))}
 arithmetic = torch_arithmetic()
-out = {"digest": digest, "vml": arithmetic is not None and arithmetic.sqrt == "vml"}
+from adamlab.kernels.runtime import avx512_sqrt_available
+x = np.arange(0x3F000000, 0x40000000, 7, dtype=np.uint32).view(np.float32)  # MKL's AVX-512 path, from torch alone:
+d = torch.sqrt(torch.from_numpy(x)).numpy().view(np.int32) - np.sqrt(x).view(np.int32)  # 0.6 % 1 ulp below
+avx512 = avx512_sqrt_available() and 0.004 < np.count_nonzero(d) / x.size < 0.008 and d.min() == -1 and d.max() == 0
+out = {"digest": digest, "sqrt": None if arithmetic is None else arithmetic.sqrt, "avx512": bool(avx512)}
 for name, (cls, kw) in cases.items():
     ref = run(getattr(torch.optim, cls), kw, None)
     out[name] = [torch.equal(ref, run(getattr(adamlab.torch, cls), kw, f)) for f in (True, False)]
@@ -64,12 +68,15 @@ def _child(env: dict[str, str]) -> dict:
 
 def test_the_fast_path_equals_torch_on_every_mkl_code_path():
     default = _child({})
-    assert default["vml"], "torch's sqrt should be MKL VML's on an MKL build"
+    # MKL's AVX-512 path (and numba's target has AVX-512): its float32 root is computed in the kernels'
+    # registers; another path: VML is called
+    assert default["sqrt"] == ("vml-avx512" if default["avx512"] else "vml"), default
     seen = {default["digest"]}
     for instructions in ("AVX2", "SSE4_2"):
         result = _child({"MKL_ENABLE_INSTRUCTIONS": instructions})
         seen.add(result["digest"])
-        assert result["vml"], instructions  # the probe passed: the generated kernels run (not the exact fallback)
+        # the probe passed: the generated kernels run (not the exact fallback), calling VML, whose path changed
+        assert result["sqrt"] == "vml" and not result["avx512"], (instructions, result)
         assert result["rmsprop"] == [True, True], (instructions, result)
         assert result["adam"] == [True, True], (instructions, result)
     assert default["rmsprop"] == [True, True] and default["adam"] == [True, True]

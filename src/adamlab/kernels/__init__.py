@@ -114,8 +114,10 @@ def _build(rule: Any, dtype: str, arithmetic: Arithmetic) -> Kernel | None:
     layout = rule.layout()
     if not (rule.elementwise and layout.elementwise):
         return None
-    if arithmetic.sqrt == "vml" and not runtime.vml_registered(dtype):
+    if arithmetic.vml_call(dtype) and not runtime.vml_registered(dtype):
         raise ValueError(f"VML's square root for {dtype} is not registered (kernels.runtime.register_vml_sqrt)")
+    if arithmetic.sqrt == "vml-avx512" and dtype == "float32" and not runtime.avx512_sqrt_available():
+        raise ValueError("sqrt='vml-avx512' needs a target with AVX-512 F and VL (runtime.avx512_sqrt_available)")
     scalars = {name: np.ones((), dtype=np.float64) for name in layout.of_kind("scalar")}
     names = tuple(rule.coefficients(1, scalars))
     trace = trace_update(rule, names)

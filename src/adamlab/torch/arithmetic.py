@@ -6,7 +6,9 @@ Measured on x86-64 builds of torch 2.x (``docs/fidelity.md``):
   ``add(alpha=)`` are fused multiply-adds; at ``default`` each product is rounded on its own;
 - ``sqrt`` of a contiguous float32/float64 tensor is MKL VML's ``vmsSqrt``/``vmdSqrt`` in high-accuracy mode,
   which is not correctly rounded (about 0.7 % of float32 results are 1 ulp off) and differs between CPU vendors,
-  since MKL picks its code path by CPU. Builds without MKL use a correctly rounded square root.
+  since MKL picks its code path by CPU. Builds without MKL use a correctly rounded square root. Where MKL takes
+  its AVX-512 path, the kernels compute that path's float32 root in registers (``sqrt="vml-avx512"``), after a
+  check that VML's own results equal it (:func:`_vml_is_avx512_kernel`); elsewhere they call VML.
 
 :func:`torch_arithmetic` reads the dispatch level, finds VML's symbols in ``libtorch_cpu`` and registers them
 for the kernels, then checks the model against torch itself on a probe of random values. If any primitive
@@ -35,6 +37,8 @@ def torch_arithmetic() -> Arithmetic | None:
     fma = torch.backends.cpu.get_cpu_capability() != "DEFAULT"
     sqrt = "vml" if _register_vml() else "exact"
     warm_vml()
+    if sqrt == "vml" and runtime.avx512_sqrt_available() and _vml_is_avx512_kernel():
+        sqrt = "vml-avx512"
     arithmetic = Arithmetic(fma=fma, sqrt=sqrt)
     return arithmetic if all(_probe(arithmetic, dtype) for dtype in ("float32", "float64")) else None
 
@@ -68,6 +72,26 @@ def warm_vml() -> None:
     n = 4 * 2048 * max(1, torch.get_num_threads())
     for dtype in (torch.float32, torch.float64):
         torch.sqrt(torch.ones(n, dtype=dtype))
+
+
+def _vml_is_avx512_kernel() -> bool:
+    """True when torch's float32 ``sqrt`` (VML) equals :func:`runtime.vml_avx512_sqrt_f32` bit for bit on
+    every third float of [0.5, 2) (the binade pair that fixes the result at every exponent), on subnormals and
+    the smallest normals (the rescaled branch), on the largest floats and on ±0, ±inf, negatives and NaNs.
+
+    MKL's other paths compute other roots (its AVX2 path a correctly rounded one, its SSE4.2 path one 1 ulp off
+    on 17 % of inputs); each one differs from this one on thousands of these inputs."""
+    bits = np.concatenate([
+        np.arange(0x3F000000, 0x40000000, 3, dtype=np.uint32),  # [0.5, 2), every third float
+        np.arange(0x00000000, 0x04000000, 257, dtype=np.uint32),  # subnormals and the rescaled small normals
+        np.arange(0x7E000000, 0x7F800001, 257, dtype=np.uint32),  # the largest floats, +inf
+        np.array([0x80000000, 0x80000001, 0xBF800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0xFFC00001], np.uint32),
+    ])  # fmt: skip
+    x = bits.view(np.float32)
+    ours = np.empty_like(x)
+    runtime.vml_avx512_sqrt_array(x, ours)
+    theirs = torch.sqrt(torch.from_numpy(x)).numpy()
+    return bool(np.array_equal(ours.view(np.uint32), theirs.view(np.uint32)))
 
 
 def _probe(arithmetic: Arithmetic, dtype: str) -> bool:
