@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from adamlab.kernels.codegen import Arithmetic, kernel_source
-from adamlab.kernels.threads import run_split
+from adamlab.kernels.threads import address, openmp, pieces, run_openmp, run_split
 from adamlab.kernels.trace import trace_update
 
 __all__ = ["Arithmetic", "Kernel", "kernel_for", "structure_key"]
@@ -46,11 +46,22 @@ class Kernel:
     state_names: tuple[str, ...]
     coefficients: tuple[str, ...]
     step: Callable[..., None]
+    omp_entry: Any = None  # the module's cfunc that runs ``step`` on one OpenMP thread's piece
 
     def run(self, p: np.ndarray, states: tuple[np.ndarray, ...], grad_ptrs: np.ndarray, starts: np.ndarray,
             coefs: np.ndarray, threads: int = 1) -> None:  # fmt: skip
-        """Step the whole flat buffer ``p`` on up to ``threads`` threads."""
-        run_split(self.step, int(starts[-1]), (p, *states, grad_ptrs, starts, coefs), threads)
+        """Step the whole flat buffer ``p`` on up to ``threads`` threads (OpenMP's, where torch loaded it)."""
+        n = int(starts[-1])
+        count = len(pieces(n, threads))
+        if count > 1 and self.omp_entry is not None and openmp():
+            if p.size != n or any(s.size != n for s in states) or coefs.ndim != 2:
+                raise ValueError("p and every state must hold the starts[-1] elements; coefs must be 2-D")
+            words = np.array([n, len(starts), coefs.shape[0], address(p, p.dtype),
+                              *(address(s, p.dtype) for s in states), address(grad_ptrs, np.int64),
+                              address(starts, np.int64), address(coefs, np.float64)], dtype=np.int64)  # fmt: skip
+            run_openmp(self.omp_entry, words, count)
+            return
+        run_split(self.step, n, (p, *states, grad_ptrs, starts, coefs), threads)
 
     def step_arrays(self, p: np.ndarray, g: np.ndarray, *states: np.ndarray, coefs: np.ndarray) -> None:
         """Step one tensor whose gradient is the contiguous array ``g`` (in place)."""
@@ -123,4 +134,4 @@ def _build(rule: Any, dtype: str, arithmetic: Arithmetic) -> Kernel | None:
     trace = trace_update(rule, names)
     source = kernel_source(trace, dtype, arithmetic, runtime.VERSION)
     module = cache.load(source)
-    return Kernel(source.name, source.source, source.state_names, source.coefficients, module.step)
+    return Kernel(source.name, source.source, source.state_names, source.coefficients, module.step, module.omp_entry)

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from adamlab.kernels import Kernel, kernel_for
-from adamlab.kernels.runtime import count_nonfinite
-from adamlab.kernels.threads import run_split
+from adamlab.kernels.threads import count_nonfinite_split
 from adamlab.ops.torch import TORCH_OPS
 from adamlab.torch.arithmetic import torch_arithmetic
 from adamlab.torch.flat_buffer import DATA_PTR, GRAD, FlatBuffer, Segment, SparseGradient, movable, state_fits
@@ -302,7 +301,7 @@ class FastPath:
             seg = w.segment
             if self.kernels is not None:
                 ptrs, starts = _as_one_tensor(w) or (w.grad_ptrs, seg.starts)
-                bad = sum(run_split(count_nonfinite, int(starts[-1]), (seg.flat_np, ptrs, starts), self._threads(seg)))
+                bad = count_nonfinite_split(seg.flat_np, ptrs, starts, self._threads(seg))
                 if bad:
                     return False
                 continue
