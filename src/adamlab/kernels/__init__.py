@@ -56,6 +56,8 @@ class Kernel:
         if count > 1 and self.omp_entry is not None and openmp():
             if p.size != n or any(s.size != n for s in states) or coefs.ndim != 2:
                 raise ValueError("p and every state must hold the starts[-1] elements; coefs must be 2-D")
+            grad_ptrs, starts = np.ascontiguousarray(grad_ptrs, np.int64), np.ascontiguousarray(starts, np.int64)
+            coefs = np.ascontiguousarray(coefs, np.float64)  # small: copied if strided; p and states never are
             words = np.array([n, len(starts), coefs.shape[0], address(p, p.dtype),
                               *(address(s, p.dtype) for s in states), address(grad_ptrs, np.int64),
                               address(starts, np.int64), address(coefs, np.float64)], dtype=np.int64)  # fmt: skip
