@@ -291,8 +291,8 @@ def sign(x):
 #
 # After each parallel operation, torch's OpenMP workers spin for a while (libgomp's default wait policy)
 # before they sleep. Kernels on threads of their own share the cores with those spinning workers: measured
-# here (2 cores), an SGD step of 50M float32 took 18 ms after a torch operation against 15.5 ms on OpenMP's
-# threads (and 15.5 ms on its own threads with OMP_WAIT_POLICY=passive). So the kernels run on the OpenMP
+# here (2 cores), an SGD step of 50M float32 took 17.9-18.5 ms after a torch operation against 15.4 ms on
+# OpenMP's threads (and 15.5 ms on its own threads with OMP_WAIT_POLICY=passive). So the kernels run on the OpenMP
 # team when torch has loaded libgomp: ``GOMP_parallel(omp_entry, words)``, each thread taking its piece.
 
 
@@ -404,24 +404,14 @@ def count_nonfinite(like, grad_ptrs, starts, lo, hi):
 
 
 @numba.cfunc(types.void(types.voidptr), cache=JIT["cache"], error_model="numpy")
-def _count_nonfinite_f32(data):
-    """Words: n, len(starts), grad_ptrs, starts, out (an int64 per thread); out[t] = this thread's count."""
-    w = omp_words(data, 5)
+def count_nonfinite_entry(data):
+    """:func:`count_nonfinite` of this OpenMP thread's piece. Words: n, len(starts), grad_ptrs, starts, out (an
+    int64 per thread), the gradients' itemsize (4: float32, else float64); out[t] = this thread's count."""
+    w = omp_words(data, 6)
     lo, hi = omp_piece(w[0])
     out = omp_array(w[4], _omp_threads(), np.int64)
     ptrs, starts = omp_array(w[2], w[1] - 1, np.int64), omp_array(w[3], w[1], np.int64)
-    out[_omp_thread()] = count_nonfinite(omp_array(w[2], 0, np.float32), ptrs, starts, lo, hi)
-
-
-@numba.cfunc(types.void(types.voidptr), cache=JIT["cache"], error_model="numpy")
-def _count_nonfinite_f64(data):
-    """As :func:`_count_nonfinite_f32`, float64."""
-    w = omp_words(data, 5)
-    lo, hi = omp_piece(w[0])
-    out = omp_array(w[4], _omp_threads(), np.int64)
-    ptrs, starts = omp_array(w[2], w[1] - 1, np.int64), omp_array(w[3], w[1], np.int64)
-    out[_omp_thread()] = count_nonfinite(omp_array(w[2], 0, np.float64), ptrs, starts, lo, hi)
-
-
-#: the OpenMP entries of the non-finite count, per dtype (:func:`adamlab.kernels.threads.count_nonfinite_split`)
-COUNT_NONFINITE_ENTRY = {"float32": _count_nonfinite_f32, "float64": _count_nonfinite_f64}
+    if w[5] == 4:
+        out[_omp_thread()] = count_nonfinite(omp_array(w[2], 0, np.float32), ptrs, starts, lo, hi)
+    else:
+        out[_omp_thread()] = count_nonfinite(omp_array(w[2], 0, np.float64), ptrs, starts, lo, hi)
