@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from adamlab import rules
-from adamlab.kernels import Arithmetic, kernel_for, structure_key
+from adamlab.kernels import Arithmetic, Loop, kernel_for, structure_key
 from adamlab.torch.fast_path import coefficient_rows
 from adamlab.torch.flat_buffer import FlatBuffer
 
@@ -112,7 +112,7 @@ def test_rules_with_equal_structure_trace_to_equal_kernels(name):
             assert structure_key(base) == structure_key(other)
             from adamlab.kernels import _build
 
-            a, b = _build(base, "float64", EXACT), _build(other, "float64", EXACT)
+            a, b = _build(base, "float64", EXACT, Loop()), _build(other, "float64", EXACT, Loop())
             assert a.source == b.source, (name, kw, preset)
 
 
@@ -153,3 +153,55 @@ def test_the_vml_model_needs_the_symbols_registered(monkeypatch):
     with pytest.raises(ValueError, match="VML's square root for float32 is not registered"):
         kernel_for(rules.Adam(preset="torch"), "float32", Arithmetic(fma=True, sqrt="vml"))
     _KERNELS.clear()
+
+
+LOOPS = [Loop(0, 0), Loop(256, 0), Loop(256, 1024), Loop(64, 64), Loop(512, 4096)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["adam", "lion"])
+def test_every_loop_form_steps_to_the_same_bits(name, dtype):
+    """Chunks, their remainders and prefetches (also past a tensor's end) change how memory is walked, not a bit:
+    tensors of 0 to 4099 elements, none a multiple of every chunk, on one thread and on two."""
+    rule = rules.make_rule(name, preset="torch")
+    sizes = [1, 0, 63, 64, 65, 1000, 4099, 7, 128, 2050]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(starts[-1])
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal(n).astype(dtype)
+    grads = [(rng.standard_normal(s) * 0.1).astype(dtype) for s in sizes]
+    ptrs = np.array([g.ctypes.data if j != 7 else 0 for j, g in enumerate(grads)], np.int64)  # tensor 7: no grad
+    ends = {}
+    for loop in LOOPS:
+        kernel = kernel_for(rule, dtype, EXACT, loop)
+        for threads in (1, 2):
+            p, states = p0.copy(), tuple(np.full(n, 0.01, dtype) for _ in kernel.state_names)
+            for t in range(1, 4):
+                kernel.run(p, states, ptrs, starts, kernel.rows([rule.coefficients(t, {})]), threads)
+            ends[loop, threads] = (p.view(f"u{p.itemsize}"), *(s.view(f"u{p.itemsize}") for s in states))
+    reference = ends[LOOPS[0], 1]
+    assert not np.array_equal(reference[0], p0.view(reference[0].dtype))  # it stepped
+    assert np.array_equal(reference[0][starts[7] : starts[8]], p0[starts[7] : starts[8]].view(reference[0].dtype))
+    for key, arrays in ends.items():
+        for a, b in zip(arrays, reference, strict=True):
+            assert np.array_equal(a, b), key
+
+
+def test_a_loop_form_is_part_of_the_kernel_and_its_source():
+    rule = rules.Adam(preset="torch")
+    plain, default = kernel_for(rule, "float32", EXACT, Loop(0, 0)), kernel_for(rule, "float32", EXACT)
+    assert plain is not default and plain.name != default.name
+    assert "prefetch(" not in plain.source and "prefetch(p, base + 256)" in default.source  # 1024 B of float32
+    assert "prefetch(" not in kernel_for(rule, "float64", EXACT, Loop(256, 0)).source
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"chunk_bytes": 100}, "chunk_bytes must be a non-negative multiple of 64"),
+     ({"prefetch_bytes": -64}, "prefetch_bytes must be a non-negative multiple of 64"),
+     ({"chunk_bytes": 256.0}, "chunk_bytes must be"),
+     ({"chunk_bytes": 0, "prefetch_bytes": 64}, "prefetch_bytes needs chunk_bytes > 0")],
+)  # fmt: skip
+def test_a_loop_form_rejects_sizes_that_are_not_cache_lines(kw, message):
+    with pytest.raises(ValueError, match=message):
+        Loop(**kw)

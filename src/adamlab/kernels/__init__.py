@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from adamlab.kernels.codegen import Arithmetic, kernel_source
+from adamlab.kernels.codegen import DEFAULT_LOOP, Arithmetic, Loop, kernel_source
 from adamlab.kernels.threads import address, openmp, pieces, run_openmp, run_split
 from adamlab.kernels.trace import trace_update
 
-__all__ = ["Arithmetic", "Kernel", "kernel_for", "structure_key"]
+__all__ = ["Arithmetic", "Kernel", "Loop", "kernel_for", "structure_key"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,23 +105,24 @@ def _shape_of_value(value: Any) -> Any:
     raise TypeError(f"a kernel needs plain-number hyperparameters; got {value!r}")
 
 
-def kernel_for(rule: Any, dtype: str, arithmetic: Arithmetic) -> Kernel | None:
+def kernel_for(rule: Any, dtype: str, arithmetic: Arithmetic, loop: Loop = DEFAULT_LOOP) -> Kernel | None:
     """The kernel computing ``rule.update`` on ``dtype`` arrays in ``arithmetic``; None for a rule that is not
-    elementwise or whose hyperparameters are not plain numbers (arrays, traced values)."""
+    elementwise or whose hyperparameters are not plain numbers (arrays, traced values). ``loop`` changes how the
+    element loop walks memory, never a result (:class:`~adamlab.kernels.codegen.Loop`)."""
     try:
-        key = (structure_key(rule), dtype, arithmetic)
+        key = (structure_key(rule), dtype, arithmetic, loop)
     except TypeError:
         return None
     with _LOCK:
         if key in _KERNELS:
             return _KERNELS[key]
-    kernel = _build(rule, dtype, arithmetic)
+    kernel = _build(rule, dtype, arithmetic, loop)
     with _LOCK:
         _KERNELS[key] = kernel
     return kernel
 
 
-def _build(rule: Any, dtype: str, arithmetic: Arithmetic) -> Kernel | None:
+def _build(rule: Any, dtype: str, arithmetic: Arithmetic, loop: Loop) -> Kernel | None:
     from adamlab.kernels import cache, runtime
 
     layout = rule.layout()
@@ -134,6 +135,6 @@ def _build(rule: Any, dtype: str, arithmetic: Arithmetic) -> Kernel | None:
     scalars = {name: np.ones((), dtype=np.float64) for name in layout.of_kind("scalar")}
     names = tuple(rule.coefficients(1, scalars))
     trace = trace_update(rule, names)
-    source = kernel_source(trace, dtype, arithmetic, runtime.VERSION)
+    source = kernel_source(trace, dtype, arithmetic, runtime.VERSION, loop)
     module = cache.load(source)
     return Kernel(source.name, source.source, source.state_names, source.coefficients, module.step, module.omp_entry)

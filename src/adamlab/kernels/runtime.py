@@ -243,6 +243,30 @@ def fma(typingctx, a, b, c):
 
 
 @intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the cache for ``array[index]``'s line (``llvm.prefetch``: read, keep in all levels). A hint only: an
+    index past the array's end reads nothing and cannot fault, so a loop can prefetch ahead without a bound."""
+    if not (isinstance(array, types.Array) and isinstance(index, types.Integer)):
+        return None
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.globals.get("llvm.prefetch.p0")
+        if fn is None:
+            fn = ir.Function(builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]), "llvm.prefetch.p0")
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        builder.call(fn, [builder.bitcast(builder.gep(data, [index]), byte), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
 def _typed_pointer(typingctx, address, like):
     """Turn an integer address into a pointer to ``like``'s element type."""
     sig = types.CPointer(like.dtype)(address, like)
