@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import operator
 import weakref
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -253,21 +252,20 @@ class Segment:
         grads = list(map(GRAD, self.params))
         if self.grad_views is not None and all(map(operator.is_, grads, self.grad_views)):
             return self.flat_grad_ptrs, None, []
-        missing = any(map(operator.is_, grads, repeat(None)))
         n = len(grads)
-        if not missing:
-            try:
-                # (no device check here: torch refuses a .grad, or a .grad.data, on another device than its
-                # tensor, and a parameter that moved is found by the layout check; the dtype is checked, since
-                # grad_dtype=None lets an int32 .grad of the same byte size through)
-                if (
-                    all(map(torch.Tensor.is_contiguous, grads))
-                    and all(map(operator.is_, map(DTYPE, grads), repeat(self.flat.dtype)))
-                    and np.array_equal(np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes)
-                ):
-                    return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=n), None, []
-            except RuntimeError:  # sparse gradients have no is_contiguous: handled one by one below
-                pass
+        try:
+            # (no device check here: torch refuses a .grad, or a .grad.data, on another device than its
+            # tensor, and a parameter that moved is found by the layout check; the dtype is checked, since
+            # grad_dtype=None lets an int32 .grad of the same byte size through. Each test is one C-level pass
+            # over the tensors, about 60 ns a tensor: list.count is cheaper than all() over an is_ map.)
+            if (
+                all(map(torch.Tensor.is_contiguous, grads))
+                and list(map(DTYPE, grads)).count(self.flat.dtype) == n
+                and np.array_equal(np.fromiter(map(NBYTES, grads), dtype=np.int64, count=n), self.nbytes)
+            ):
+                return np.fromiter(map(DATA_PTR, grads), dtype=np.int64, count=n), None, []
+        except (TypeError, RuntimeError):  # a missing gradient (None), or a sparse one: one by one below
+            pass
         keep: list[torch.Tensor] = []
         ptrs = np.zeros(len(grads), dtype=np.int64)
         has = np.ones(len(grads), dtype=bool)
