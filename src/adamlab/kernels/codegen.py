@@ -62,11 +62,12 @@ class Loop:
 
     ``chunk_bytes``: the loop runs in chunks of this many bytes per array, a fixed trip count LLVM unrolls
     (0: one plain loop). ``prefetch_bytes``: each chunk asks for the cache lines this far ahead in every array
-    it touches (0: none). Why: with a plain loop, more arithmetic per element streamed slower even where it ran
-    faster in cache (VML's root in registers: 1.5x the exact root's speed on 100k elements, 0.92x on 100 tensors of
-    500k); the hardware prefetchers alone kept too few lines in flight. Measured on 2 threads of an AVX-512 Xeon, 100 tensors of 500k float32
-    (``python benchmarks/prefetch_ab.py``), plain loop -> this default: Adam 1589 -> 1869 Mparam/s, Adagrad
-    2137 -> 2438, Lion 2098 -> 2450, SGD 3655 -> 3685; 2048 bytes ahead cost SGD on one tensor of 50M 16 %.
+    it touches (0: none). Why: with a plain loop, more arithmetic per element streamed slower even where it
+    ran faster in cache (VML's root in registers: 1.5x the exact root's speed on 100k elements, 0.92x on 100
+    tensors of 500k; 4 extra dependent operations in place of the root cost the same). Measured on 2 threads of
+    an AVX-512 Xeon, 100 tensors of 500k float32 (``python benchmarks/prefetch_ab.py``), plain loop -> this
+    default: Adam 1589 -> 1869 Mparam/s, Adagrad 2137 -> 2438, Lion 2098 -> 2450, SGD 3655 -> 3685; 2048 bytes
+    ahead cost SGD on one tensor of 50M 16 %.
     """
 
     chunk_bytes: int = 256
