@@ -200,6 +200,7 @@ def test_a_loop_form_is_part_of_the_kernel_and_its_source():
     [({"chunk_bytes": 100}, "chunk_bytes must be a non-negative multiple of 64"),
      ({"prefetch_bytes": -64}, "prefetch_bytes must be a non-negative multiple of 64"),
      ({"chunk_bytes": 256.0}, "chunk_bytes must be"),
+     ({"prefetch_bytes": False}, "prefetch_bytes must be"),
      ({"chunk_bytes": 0, "prefetch_bytes": 64}, "prefetch_bytes needs chunk_bytes > 0")],
 )  # fmt: skip
 def test_a_loop_form_rejects_sizes_that_are_not_cache_lines(kw, message):

@@ -76,7 +76,7 @@ class Loop:
     def __post_init__(self) -> None:
         for name in ("chunk_bytes", "prefetch_bytes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0 or value % 64:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value % 64:
                 raise ValueError(f"{name} must be a non-negative multiple of 64 (a cache line); got {value!r}")
         if self.prefetch_bytes and not self.chunk_bytes:
             raise ValueError("prefetch_bytes needs chunk_bytes > 0 (a chunk is where the prefetches are issued)")
