@@ -91,10 +91,10 @@ def count_nonfinite_split(flat: np.ndarray, grad_ptrs: np.ndarray, starts: np.nd
     n = int(starts[-1])
     count = len(pieces(n, threads))
     if count > 1 and openmp():
-        grad_ptrs, starts = np.ascontiguousarray(grad_ptrs, np.int64), np.ascontiguousarray(starts, np.int64)
-        out = np.zeros(count, dtype=np.int64)
         if flat.dtype not in (np.float32, np.float64):
             raise ValueError(f"flat must be float32 or float64; got {flat.dtype}")
+        grad_ptrs, starts = np.ascontiguousarray(grad_ptrs, np.int64), np.ascontiguousarray(starts, np.int64)
+        out = np.zeros(count, dtype=np.int64)
         words = np.array([n, len(starts), address(grad_ptrs, np.int64), address(starts, np.int64),
                           out.ctypes.data, flat.itemsize], dtype=np.int64)  # fmt: skip
         run_openmp(runtime.count_nonfinite_entry, words, count)

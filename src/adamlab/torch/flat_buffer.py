@@ -257,7 +257,7 @@ class Segment:
             # (no device check here: torch refuses a .grad, or a .grad.data, on another device than its
             # tensor, and a parameter that moved is found by the layout check; the dtype is checked, since
             # grad_dtype=None lets an int32 .grad of the same byte size through. Each test is one C-level pass
-            # over the tensors, about 60 ns a tensor: list.count is cheaper than all() over an is_ map.)
+            # over the tensors, 55-90 ns a tensor on 10,000; list.count is cheaper than all() over an is_ map.)
             if (
                 all(map(torch.Tensor.is_contiguous, grads))
                 and list(map(DTYPE, grads)).count(self.flat.dtype) == n
